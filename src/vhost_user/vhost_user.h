@@ -1,0 +1,160 @@
+/*
+ * vhost_user: the vhost-user backend that serves a guest's virtio-net device from its mapped
+ * memory, and a frontend that plays the guest (simulated guests in tests, the benchmark,
+ * vswitch-vmm).
+ *
+ * Security model: nothing a frontend sends is trusted. Every message field and fd count is
+ * validated; every guest address is translated through the memory table and bounds-checked;
+ * descriptor chains are bounded by the ring size; a malformed message ends that one
+ * connection, a malformed ring stops that one queue. Both are counted and logged
+ * (rate-limited). Nothing a guest does can make the backend read or write outside the guest
+ * memory it was given, or abort the process.
+ *
+ * Threads: the control thread calls vu_dev_handle_msg() and the lifecycle functions; a PMD
+ * thread calls the burst functions for the queues it owns. Before the control thread changes
+ * anything the datapath reads (memory table, ring addresses, stop/start), it calls the
+ * quiesce hook, which must return only when no PMD is inside a burst on this device (the
+ * switch implements it with RCU). Queue state flags are read with acquire semantics.
+ */
+#ifndef VSW_VHOST_USER_H
+#define VSW_VHOST_USER_H
+
+#include "common.h"
+#include "net.h"
+#include "vu_proto.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VU_MAX_QUEUE_PAIRS 8
+#define VU_MAX_QUEUES      (2 * VU_MAX_QUEUE_PAIRS)
+
+struct vu_dev;
+
+struct vu_dev_ops {
+    /* Return when no datapath thread is using this device any more (RCU grace period). */
+    void (*quiesce)(void *opaque);
+    /* A queue was started or stopped, or the device was reset: the switch may reassign. */
+    void (*state_changed)(void *opaque);
+};
+
+/* Per-device counters; read by the control thread while PMDs write them (relaxed). */
+struct vu_dev_stats {
+    uint64_t msgs;             /* messages handled */
+    uint64_t msg_errors;       /* malformed messages (each closed the connection) */
+    uint64_t queue_errors;     /* queues stopped for a malformed ring */
+    uint64_t rx_packets, rx_bytes; /* frames taken from the guest (its TX queues) */
+    uint64_t tx_packets, tx_bytes; /* frames given to the guest (its RX queues) */
+    uint64_t drops[VSW_DROP__COUNT];
+};
+
+/*
+ * Create a device with no connection. Returns NULL and sets errno (ENOMEM).
+ * `name` is used in log lines.
+ */
+struct vu_dev *vu_dev_create(const char *name, const struct vu_dev_ops *ops, void *opaque);
+/* Destroy (the caller quiesced the datapath and removed the device from every PMD). */
+void vu_dev_destroy(struct vu_dev *dev);
+
+/*
+ * Read one message from the connected socket `fd`, handle it and send the reply if any.
+ * Returns 0, or a negative errno after which the caller must close the connection and call
+ * vu_dev_disconnect(): -ECONNRESET (peer closed), -EPROTO (malformed message; logged and
+ * counted), or an I/O error.
+ */
+int vu_dev_handle_msg(struct vu_dev *dev, int fd);
+
+/*
+ * Handle one message already read (tests and fuzzing enter here). Takes ownership of fds[]
+ * (each is closed unless kept). On success, *reply_out is set when a reply must be sent and
+ * `reply` holds it. Returns 0 or -EPROTO.
+ */
+int vu_dev_process_msg(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                       unsigned nfds, struct vhost_user_msg *reply, bool *reply_out);
+
+/* The connection ended: stop every queue, unmap memory, forget negotiated state. */
+void vu_dev_disconnect(struct vu_dev *dev);
+
+/* True when queue `qid` is running (ring addresses known, kick fd, enabled, not broken). */
+bool vu_dev_queue_ready(const struct vu_dev *dev, uint16_t qid);
+/* Number of queue pairs the frontend has set up (at least one ring of the pair ready). */
+uint16_t vu_dev_num_queue_pairs(const struct vu_dev *dev);
+/* The kick eventfd of a queue, or -1 (PMDs sleep on it when idle). */
+int vu_dev_queue_kickfd(const struct vu_dev *dev, uint16_t qid);
+/*
+ * Ask the guest to kick (true) or not to kick (false) when it adds buffers to queue qid.
+ * A PMD enables kicks before it sleeps, then checks vu_dev_queue_has_work() once more.
+ */
+void vu_dev_queue_set_notify(struct vu_dev *dev, uint16_t qid, bool enable);
+bool vu_dev_queue_has_work(const struct vu_dev *dev, uint16_t qid);
+
+void vu_dev_get_stats(const struct vu_dev *dev, struct vu_dev_stats *out);
+const char *vu_dev_name(const struct vu_dev *dev);
+bool vu_dev_connected(const struct vu_dev *dev);
+
+/*
+ * Datapath, PMD thread (one thread per queue at a time).
+ *
+ * dequeue: take up to n frames the guest transmitted on TX queue `qid` (odd). Each packet's
+ * segments point into guest memory and stay valid until vu_dev_dequeue_done() returns the
+ * descriptors to the guest; call it once for every dequeue, with the same packets.
+ * Malformed chains stop the queue (counted as RX_BAD_DESC); they are never returned.
+ */
+uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts, uint16_t n);
+void vu_dev_dequeue_done(struct vu_dev *dev, uint16_t qid, struct pkt *pkts, uint16_t n);
+
+/*
+ * enqueue: copy up to n frames into the guest's RX buffers on queue `qid` (even), one copy
+ * from the packet's segments. Returns the number delivered; the rest are counted as drops
+ * (no buffer, not ready, ...) and left to the caller, who still owns them. Notifies the
+ * guest at most once per call, and only when the guest asked for it.
+ */
+uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *const *pkts,
+                              uint16_t n);
+
+/* ---- server socket helpers (control thread) ---- */
+
+/* Create a listening unix socket at path (removing a stale socket file). Returns fd or -errno. */
+int vu_listen(const char *path);
+
+/* ======================================================================================
+ * Frontend: a simulated guest. Owns memfd-backed "guest memory", one queue pair of split
+ * rings, kick and call eventfds. Single-threaded: one thread uses one vuf_dev.
+ */
+struct vuf_dev;
+
+struct vuf_config {
+    uint32_t mem_size;   /* guest memory bytes (default 4 MiB) */
+    uint16_t queue_size; /* ring size, power of two (default 256) */
+    uint32_t buf_size;   /* RX buffer size (default 2048) */
+    uint64_t features;   /* features to ask for; 0 = VERSION_1 | MRG_RXBUF | EVENT_IDX */
+    bool notify;         /* ask for call notifications (default false: the guest polls) */
+};
+
+/*
+ * Connect to a backend's socket and run the start-up sequence (features, memory table, both
+ * rings, enable). Returns NULL and sets errno on failure.
+ */
+struct vuf_dev *vuf_connect(const char *path, const struct vuf_config *cfg);
+void vuf_close(struct vuf_dev *f);
+
+/* Queue one frame on the TX ring (kicks only if the backend asked). 0, or -EAGAIN if full. */
+int vuf_send(struct vuf_dev *f, const void *frame, uint32_t len);
+/* Take one received frame (without virtio-net header). Returns its length or -EAGAIN. */
+int vuf_recv(struct vuf_dev *f, void *buf, uint32_t cap);
+/* Like vuf_recv but waits up to timeout_ms for a frame. */
+int vuf_recv_wait(struct vuf_dev *f, void *buf, uint32_t cap, int timeout_ms);
+/* Reclaim completed TX buffers; returns the count of frames still in flight. */
+unsigned vuf_tx_pending(struct vuf_dev *f);
+
+/* Raw access for hostile-guest tests: the TX ring's descriptor table, its size, and the
+ * guest-physical base and size of guest memory. */
+struct vring_desc *vuf_tx_desc_table(struct vuf_dev *f);
+uint16_t vuf_queue_size(const struct vuf_dev *f);
+void vuf_guest_mem(struct vuf_dev *f, uint64_t *gpa_base, uint64_t *size, void **host);
+/* Publish descriptor `head` (already written in the table) on the TX ring and kick. */
+void vuf_tx_post_raw(struct vuf_dev *f, uint16_t head);
+/* Publish an arbitrary avail index on the TX ring (to test index jumps). */
+void vuf_tx_set_avail_idx(struct vuf_dev *f, uint16_t idx);
+
+#endif
