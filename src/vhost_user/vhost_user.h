@@ -91,6 +91,8 @@ bool vu_dev_queue_has_work(const struct vu_dev *dev, uint16_t qid);
 void vu_dev_get_stats(const struct vu_dev *dev, struct vu_dev_stats *out);
 const char *vu_dev_name(const struct vu_dev *dev);
 bool vu_dev_connected(const struct vu_dev *dev);
+/* A frontend connected (the caller accepted it): messages may follow. */
+void vu_dev_set_connected(struct vu_dev *dev);
 
 /*
  * Datapath, PMD thread (one thread per queue at a time).

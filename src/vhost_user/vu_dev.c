@@ -1,1 +1,235 @@
-/* placeholder: being written */
+/*
+ * vhost-user device lifecycle: creation, connection end, queue readiness, ring address
+ * translation, statistics and the listening socket. Control thread, except the queue
+ * notification helpers, which the PMD owning the queue calls.
+ */
+#include "vu_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MOD "vhost"
+
+static void queue_reset(struct vu_queue *q)
+{
+    if (q->kickfd >= 0)
+        close(q->kickfd);
+    if (q->callfd >= 0)
+        close(q->callfd);
+    if (q->errfd >= 0)
+        close(q->errfd);
+    memset(q, 0, sizeof(*q));
+    q->kickfd = q->callfd = q->errfd = -1;
+}
+
+struct vu_dev *vu_dev_create(const char *name, const struct vu_dev_ops *ops, void *opaque)
+{
+    struct vu_dev *dev = calloc(1, sizeof(*dev));
+    if (!dev) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    snprintf(dev->name, sizeof(dev->name), "%s", name);
+    dev->ops = ops;
+    dev->opaque = opaque;
+    dev->vnet_hdr_len = 10;
+    for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
+        dev->q[i].kickfd = dev->q[i].callfd = dev->q[i].errfd = -1;
+    }
+    return dev;
+}
+
+void vu_dev_destroy(struct vu_dev *dev)
+{
+    if (!dev)
+        return;
+    vu_dev_disconnect(dev);
+    free(dev);
+}
+
+void vu_dev_quiesce_all(struct vu_dev *dev)
+{
+    for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
+        __atomic_store_n(&dev->q[i].ready, false, __ATOMIC_RELEASE);
+    if (dev->ops && dev->ops->quiesce)
+        dev->ops->quiesce(dev->opaque);
+}
+
+void vu_dev_disconnect(struct vu_dev *dev)
+{
+    vu_dev_quiesce_all(dev);
+    for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
+        /* Keep the counters: they describe the port, not the connection. */
+        struct vu_queue_stats st = dev->q[i].stats;
+        queue_reset(&dev->q[i]);
+        dev->q[i].stats = st;
+    }
+    vu_mem_unmap(&dev->mem);
+    dev->features = 0;
+    dev->protocol_features = 0;
+    dev->vnet_hdr_len = 10;
+    dev->owner = false;
+    dev->connected = false;
+    if (dev->ops && dev->ops->state_changed)
+        dev->ops->state_changed(dev->opaque);
+}
+
+int vu_queue_translate(struct vu_dev *dev, struct vu_queue *q)
+{
+    uint64_t n = q->size;
+    bool event_idx = true; /* size the rings for the event fields whatever is negotiated */
+    uint64_t desc_len = 16 * n;
+    uint64_t avail_len = 4 + 2 * n + (event_idx ? 2 : 0);
+    uint64_t used_len = 4 + 8 * n + (event_idx ? 2 : 0);
+
+    if ((q->desc_uva & 15) || (q->avail_uva & 1) || (q->used_uva & 3)) {
+        VLOG_RL(WARN, MOD, "%s: ring %ld addresses misaligned", dev->name, (long)(q - dev->q));
+        return -EPROTO;
+    }
+    q->desc = (struct vring_desc *)vu_mem_uva_to_host(&dev->mem, q->desc_uva, desc_len);
+    q->avail = (struct vring_avail *)vu_mem_uva_to_host(&dev->mem, q->avail_uva, avail_len);
+    q->used = (struct vring_used *)vu_mem_uva_to_host(&dev->mem, q->used_uva, used_len);
+    if (!q->desc || !q->avail || !q->used) {
+        VLOG_RL(WARN, MOD, "%s: ring %ld addresses are not in guest memory", dev->name,
+                (long)(q - dev->q));
+        q->desc = NULL;
+        q->avail = NULL;
+        q->used = NULL;
+        return -EPROTO;
+    }
+    return 0;
+}
+
+void vu_queue_update_ready(struct vu_dev *dev, struct vu_queue *q)
+{
+    bool ready = dev->mem.nregions > 0 && q->size && q->addr_set && q->desc && q->started &&
+                 q->enabled && !q->broken;
+    bool was = __atomic_load_n(&q->ready, __ATOMIC_ACQUIRE);
+    if (ready && !was)
+        vu_split_queue_start(dev, q);
+    __atomic_store_n(&q->ready, ready, __ATOMIC_RELEASE);
+    if (ready != was && dev->ops && dev->ops->state_changed)
+        dev->ops->state_changed(dev->opaque);
+}
+
+void vu_queue_mark_broken(struct vu_dev *dev, struct vu_queue *q, const char *why)
+{
+    __atomic_store_n(&q->ready, false, __ATOMIC_RELEASE);
+    q->broken = true;
+    q->stats.errors++;
+    VLOG_RL(WARN, MOD, "%s: queue %ld stopped: %s", dev->name, (long)(q - dev->q), why);
+}
+
+bool vu_dev_queue_ready(const struct vu_dev *dev, uint16_t qid)
+{
+    return qid < VU_MAX_QUEUES && __atomic_load_n(&dev->q[qid].ready, __ATOMIC_ACQUIRE);
+}
+
+uint16_t vu_dev_num_queue_pairs(const struct vu_dev *dev)
+{
+    uint16_t pairs = 0;
+    for (uint16_t p = 0; p < VU_MAX_QUEUE_PAIRS; p++)
+        if (vu_dev_queue_ready(dev, VIRTIO_NET_RXQ(p)) || vu_dev_queue_ready(dev, VIRTIO_NET_TXQ(p)))
+            pairs = p + 1;
+    return pairs;
+}
+
+int vu_dev_queue_kickfd(const struct vu_dev *dev, uint16_t qid)
+{
+    return vu_dev_queue_ready(dev, qid) ? dev->q[qid].kickfd : -1;
+}
+
+void vu_dev_queue_set_notify(struct vu_dev *dev, uint16_t qid, bool enable)
+{
+    if (!vu_dev_queue_ready(dev, qid))
+        return;
+    struct vu_queue *q = &dev->q[qid];
+    if (q->notify_on == enable)
+        return;
+    q->notify_on = enable;
+    if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
+        /* avail_event sits after the used ring; a stale value means "kick rarely". */
+        uint16_t *avail_event = (uint16_t *)&q->used->ring[q->size];
+        if (enable)
+            __atomic_store_n(avail_event, q->last_avail_idx, __ATOMIC_RELAXED);
+    } else {
+        __atomic_store_n(&q->used->flags, enable ? 0 : VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+    }
+    /* The guest must see the request before we look at its index again. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+bool vu_dev_queue_has_work(const struct vu_dev *dev, uint16_t qid)
+{
+    if (!vu_dev_queue_ready(dev, qid))
+        return false;
+    const struct vu_queue *q = &dev->q[qid];
+    return __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE) != q->last_avail_idx;
+}
+
+void vu_dev_get_stats(const struct vu_dev *dev, struct vu_dev_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->msgs = __atomic_load_n(&dev->msgs, __ATOMIC_RELAXED);
+    out->msg_errors = __atomic_load_n(&dev->msg_errors, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
+        const struct vu_queue_stats *s = &dev->q[i].stats;
+        bool tx = i & 1; /* the guest's TX queue is our receive side */
+        if (tx) {
+            out->rx_packets += s->packets;
+            out->rx_bytes += s->bytes;
+        } else {
+            out->tx_packets += s->packets;
+            out->tx_bytes += s->bytes;
+        }
+        out->queue_errors += s->errors;
+        for (unsigned d = 0; d < VSW_DROP__COUNT; d++)
+            out->drops[d] += s->drops[d];
+    }
+}
+
+const char *vu_dev_name(const struct vu_dev *dev)
+{
+    return dev->name;
+}
+
+bool vu_dev_connected(const struct vu_dev *dev)
+{
+    return dev->connected;
+}
+
+void vu_dev_set_connected(struct vu_dev *dev)
+{
+    dev->connected = true;
+}
+
+int vu_listen(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            close(fd);
+            return -EEXIST; /* never remove something that is not a stale socket */
+        }
+        unlink(path);
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return fd;
+}

@@ -1,1 +1,377 @@
-/* placeholder: being written */
+/*
+ * Split virtqueue datapath: take frames from a guest's TX ring, copy frames into a guest's
+ * RX ring. Called by the PMD thread that owns the queue (enqueue may come from several PMDs
+ * and takes the queue's spinlock once per burst). No syscalls except the call eventfd write,
+ * at most once per burst and only when the guest asked for it; no allocation; no locks
+ * beyond that spinlock.
+ *
+ * Guest memory is read once: descriptors and ring entries are copied with single loads
+ * before they are checked and used; every buffer is translated and bounds-checked; a chain is
+ * bounded by the size of its table. A malformed ring stops the queue (counted, logged).
+ */
+#include "vu_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MOD "vhost"
+
+struct chain {
+    struct pkt_seg seg[PKT_MAX_SEGS];
+    uint16_t nseg;
+    bool truncated; /* more pieces than seg[] holds */
+    uint64_t len;   /* bytes described by the chain */
+};
+
+static inline struct vring_desc desc_read(const struct vring_desc *p)
+{
+    struct vring_desc d;
+    d.addr = __atomic_load_n(&p->addr, __ATOMIC_RELAXED);
+    d.len = __atomic_load_n(&p->len, __ATOMIC_RELAXED);
+    d.flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
+    d.next = __atomic_load_n(&p->next, __ATOMIC_RELAXED);
+    return d;
+}
+
+/*
+ * Walk the descriptor chain at `head`. Device-writable buffers are required for an RX ring
+ * (`writable`), forbidden for a TX ring. Returns NULL on success or the reason the ring is
+ * malformed.
+ */
+static const char *chain_collect(const struct vu_dev *dev, const struct vu_queue *q,
+                                 uint16_t head, bool writable, struct chain *c)
+{
+    const struct vring_desc *table = q->desc;
+    uint32_t table_size = q->size;
+    uint32_t idx = head;
+    struct vring_desc d = desc_read(&table[idx]);
+
+    c->nseg = 0;
+    c->len = 0;
+    c->truncated = false;
+    if (d.flags & VRING_DESC_F_INDIRECT) {
+        uint64_t contig;
+        if (!vu_has_feature(dev, VIRTIO_RING_F_INDIRECT_DESC))
+            return "indirect descriptor without the feature";
+        if (d.flags & VRING_DESC_F_NEXT)
+            return "indirect descriptor with the next flag";
+        if (d.len == 0 || d.len % sizeof(struct vring_desc) ||
+            d.len / sizeof(struct vring_desc) > VIRTQ_MAX_SIZE)
+            return "indirect table of bad length";
+        if (d.addr % 8)
+            return "indirect table misaligned";
+        table = (const struct vring_desc *)vu_mem_gpa_to_host(&dev->mem, d.addr, d.len, &contig);
+        if (!table || contig < d.len)
+            return "indirect table outside guest memory";
+        table_size = d.len / sizeof(struct vring_desc);
+        idx = 0;
+        d = desc_read(&table[0]);
+    }
+    for (uint32_t visited = 1;; visited++) {
+        if (visited > table_size)
+            return "descriptor chain loops or is longer than its table";
+        if (d.flags & VRING_DESC_F_INDIRECT)
+            return "indirect descriptor inside a chain or indirect table";
+        if (!!(d.flags & VRING_DESC_F_WRITE) != writable)
+            return writable ? "device-readable buffer in an RX ring"
+                            : "device-writable buffer in a TX ring";
+        uint64_t addr = d.addr, rem = d.len;
+        while (rem) {
+            uint64_t contig;
+            uint8_t *h = vu_mem_gpa_to_host(&dev->mem, addr, rem, &contig);
+            if (!h)
+                return "buffer outside guest memory";
+            if (c->nseg < PKT_MAX_SEGS) {
+                c->seg[c->nseg].addr = h;
+                c->seg[c->nseg].len = (uint32_t)contig;
+                c->nseg++;
+            } else {
+                c->truncated = true;
+            }
+            addr += contig;
+            rem -= contig;
+        }
+        c->len += d.len;
+        if (!(d.flags & VRING_DESC_F_NEXT))
+            return NULL;
+        if (d.next >= table_size)
+            return "next descriptor index out of the table";
+        idx = d.next;
+        d = desc_read(&table[idx]);
+    }
+}
+
+static inline void used_put(struct vu_queue *q, uint16_t id, uint32_t len)
+{
+    struct vring_used_elem *e = &q->used->ring[q->shadow_used_idx & (q->size - 1)];
+    __atomic_store_n(&e->id, id, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
+    q->shadow_used_idx++;
+}
+
+/* Publish the used entries written since the last call and notify the guest if it asked. */
+static void used_publish(struct vu_dev *dev, struct vu_queue *q)
+{
+    uint16_t old = q->last_used_idx, new_idx = q->shadow_used_idx;
+    if (old == new_idx)
+        return;
+    __atomic_store_n(&q->used->idx, new_idx, __ATOMIC_RELEASE);
+    q->last_used_idx = new_idx;
+    if (q->callfd < 0)
+        return;
+    /* The index must be visible before we read the guest's wish, or a wakeup can be lost. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    bool need;
+    if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
+        uint16_t used_event = __atomic_load_n(&q->avail->ring[q->size], __ATOMIC_RELAXED);
+        need = vring_need_event(used_event, new_idx, old);
+    } else {
+        need = !(__atomic_load_n(&q->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
+    }
+    if (need) {
+        uint64_t one = 1;
+        ssize_t w = write(q->callfd, &one, sizeof(one));
+        (void)w; /* a full eventfd counter already means "notified" */
+    }
+}
+
+void vu_split_queue_start(struct vu_dev *dev, struct vu_queue *q)
+{
+    uint16_t used_idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
+    if (used_idx != q->last_used_idx) {
+        /* A frontend restarted with frames in flight: trust its used index. */
+        VLOG(INFO, MOD, "%s: queue %ld resumes at used index %u (base was %u)", dev->name,
+             (long)(q - dev->q), used_idx, q->last_used_idx);
+        q->last_avail_idx = used_idx;
+        q->last_used_idx = used_idx;
+    }
+    q->shadow_used_idx = q->last_used_idx;
+    q->broken = false;
+    /* Poll mode: ask the guest not to kick until a PMD wants to sleep. */
+    q->notify_on = true;
+    q->ready = true; /* set_notify checks it; the caller publishes the final value */
+    vu_dev_queue_set_notify(dev, (uint16_t)(q - dev->q), false);
+}
+
+/* Strip the virtio-net header from the front of the chain into p->vnet. */
+static bool take_vnet_hdr(const struct vu_dev *dev, struct pkt *p)
+{
+    uint32_t need = dev->vnet_hdr_len, got = 0;
+    uint8_t hdr[sizeof(struct virtio_net_hdr_v1)] = {0};
+    uint16_t i = 0;
+    while (got < need && i < p->nseg) {
+        uint32_t n = MIN(need - got, p->seg[i].len);
+        memcpy(hdr + got, p->seg[i].addr, n);
+        got += n;
+        p->seg[i].addr += n;
+        p->seg[i].len -= n;
+        if (p->seg[i].len == 0)
+            i++;
+    }
+    if (got < need)
+        return false;
+    if (i) {
+        memmove(p->seg, p->seg + i, (p->nseg - i) * sizeof(p->seg[0]));
+        p->nseg -= i;
+    }
+    memcpy(&p->vnet, hdr, sizeof(p->vnet));
+    p->vnet.num_buffers = 0;
+    return true;
+}
+
+uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts, uint16_t n)
+{
+    struct vu_queue *q = &dev->q[qid];
+    if (!__atomic_load_n(&q->ready, __ATOMIC_ACQUIRE))
+        return 0;
+    uint16_t avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+    uint16_t count = (uint16_t)(avail_idx - q->last_avail_idx);
+    if (count == 0)
+        return 0;
+    if (count > q->size) {
+        q->stats.drops[VSW_DROP_RX_BAD_DESC]++;
+        vu_queue_mark_broken(dev, q, "avail index moved by more than the ring size");
+        return 0;
+    }
+    count = MIN(count, n);
+
+    uint16_t out = 0;
+    const uint16_t mask = q->size - 1;
+    struct chain c;
+    for (uint16_t i = 0; i < count; i++) {
+        uint16_t head = __atomic_load_n(&q->avail->ring[q->last_avail_idx & mask],
+                                        __ATOMIC_RELAXED);
+        const char *why = head < q->size ? chain_collect(dev, q, head, false, &c)
+                                         : "descriptor head out of the ring";
+        if (why) {
+            q->stats.drops[VSW_DROP_RX_BAD_DESC]++;
+            vu_queue_mark_broken(dev, q, why);
+            break;
+        }
+        q->last_avail_idx++;
+
+        struct pkt *p = &pkts[out];
+        enum vsw_drop drop = VSW_DROP__COUNT;
+        memcpy(p->seg, c.seg, c.nseg * sizeof(c.seg[0]));
+        p->nseg = c.nseg;
+        if (c.truncated)
+            drop = VSW_DROP_RX_TOO_MANY_SEGS;
+        else if (c.len > (uint64_t)dev->vnet_hdr_len + VSW_MAX_FRAME)
+            drop = VSW_DROP_RX_TOO_BIG;
+        else if (c.len < (uint64_t)dev->vnet_hdr_len + ETH_HLEN || !take_vnet_hdr(dev, p))
+            drop = VSW_DROP_RX_RUNT;
+        if (drop != VSW_DROP__COUNT) {
+            q->stats.drops[drop]++;
+            used_put(q, head, 0);
+            continue;
+        }
+        p->len = (uint32_t)(c.len - dev->vnet_hdr_len);
+        p->src_id = head;
+        p->out_port = PKT_OUT_DROP;
+        p->drop = 0;
+        pkt_snapshot_header(p);
+        q->stats.packets++;
+        q->stats.bytes += p->len;
+        out++;
+    }
+    return out;
+}
+
+void vu_dev_dequeue_done(struct vu_dev *dev, uint16_t qid, struct pkt *pkts, uint16_t n)
+{
+    struct vu_queue *q = &dev->q[qid];
+    for (uint16_t i = 0; i < n; i++)
+        used_put(q, (uint16_t)pkts[i].src_id, 0);
+    if (q->used) /* the ring stays mapped until the control thread quiesces us */
+        used_publish(dev, q);
+}
+
+/* Writes the stream "virtio-net header, then frame" into the pieces of RX chains. */
+struct rx_writer {
+    const struct pkt *p;
+    uint8_t hdr[sizeof(struct virtio_net_hdr_v1)];
+    uint32_t hdr_len;
+    uint32_t off;    /* stream offset written so far */
+    uint32_t total;  /* hdr_len + frame length */
+    uint8_t *nb[2];  /* where the two bytes of num_buffers landed */
+};
+
+/* Fill one chain; returns the bytes written into it. */
+static uint32_t rx_write_chain(struct rx_writer *w, const struct chain *c)
+{
+    uint32_t written = 0;
+    for (uint16_t i = 0; i < c->nseg && w->off < w->total; i++) {
+        uint8_t *dst = (uint8_t *)c->seg[i].addr;
+        uint32_t room = c->seg[i].len;
+        while (room && w->off < w->total) {
+            uint32_t n;
+            if (w->off < w->hdr_len) {
+                n = MIN(room, w->hdr_len - w->off);
+                memcpy(dst, w->hdr + w->off, n);
+                for (uint32_t b = 0; b < n; b++) {
+                    uint32_t so = w->off + b;
+                    if (so == offsetof(struct virtio_net_hdr_v1, num_buffers))
+                        w->nb[0] = dst + b;
+                    else if (so == offsetof(struct virtio_net_hdr_v1, num_buffers) + 1)
+                        w->nb[1] = dst + b;
+                }
+            } else {
+                n = pkt_read(w->p, w->off - w->hdr_len, dst, MIN(room, w->total - w->off));
+                if (n == 0)
+                    return written;
+            }
+            dst += n;
+            room -= n;
+            w->off += n;
+            written += n;
+        }
+    }
+    return written;
+}
+
+uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *const *pkts,
+                              uint16_t n)
+{
+    struct vu_queue *q = &dev->q[qid];
+    if (!__atomic_load_n(&q->ready, __ATOMIC_ACQUIRE)) {
+        __atomic_add_fetch(&q->stats.drops[VSW_DROP_TX_NOT_READY], n, __ATOMIC_RELAXED);
+        return 0;
+    }
+    while (__atomic_test_and_set(&q->lock, __ATOMIC_ACQUIRE))
+        __builtin_ia32_pause();
+    if (!__atomic_load_n(&q->ready, __ATOMIC_RELAXED)) { /* another PMD stopped it */
+        __atomic_clear(&q->lock, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&q->stats.drops[VSW_DROP_TX_NOT_READY], n, __ATOMIC_RELAXED);
+        return 0;
+    }
+
+    const bool mrg = vu_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
+    const uint16_t mask = q->size - 1;
+    uint16_t avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+    uint16_t sent = 0;
+    struct chain c;
+    struct rx_writer w;
+
+    if ((uint16_t)(avail_idx - q->last_avail_idx) > q->size) {
+        vu_queue_mark_broken(dev, q, "avail index moved by more than the ring size");
+        goto out;
+    }
+    for (; sent < n; sent++) {
+        const struct pkt *p = pkts[sent];
+        memset(&w, 0, sizeof(w));
+        w.p = p;
+        w.hdr_len = dev->vnet_hdr_len;
+        memcpy(w.hdr, &p->vnet, sizeof(w.hdr));
+        w.total = w.hdr_len + p->len;
+
+        uint16_t cur = q->last_avail_idx, used_start = q->shadow_used_idx, nbufs = 0;
+        enum vsw_drop drop = VSW_DROP__COUNT;
+        while (w.off < w.total) {
+            if (cur == avail_idx) {
+                drop = VSW_DROP_TX_NO_BUF;
+                break;
+            }
+            uint16_t head = __atomic_load_n(&q->avail->ring[cur & mask], __ATOMIC_RELAXED);
+            const char *why = head < q->size ? chain_collect(dev, q, head, true, &c)
+                                             : "descriptor head out of the ring";
+            if (why) {
+                drop = VSW_DROP_TX_BAD_DESC;
+                vu_queue_mark_broken(dev, q, why);
+                break;
+            }
+            uint32_t wrote = rx_write_chain(&w, &c);
+            if (!mrg && w.off < w.total) {
+                drop = VSW_DROP_TX_TOO_BIG; /* one chain must hold it: keep the buffer */
+                break;
+            }
+            if (wrote == 0) {
+                drop = VSW_DROP_TX_TOO_BIG; /* an empty buffer can never make progress */
+                break;
+            }
+            used_put(q, head, wrote);
+            cur++;
+            nbufs++;
+        }
+        if (drop != VSW_DROP__COUNT) {
+            /* Undo: nothing was published, the buffers stay the guest's. */
+            q->shadow_used_idx = used_start;
+            q->stats.drops[drop] += n - sent;
+            break;
+        }
+        if (mrg && nbufs > 1 && w.nb[0] && w.nb[1]) {
+            *w.nb[0] = (uint8_t)(nbufs & 0xff);
+            *w.nb[1] = (uint8_t)(nbufs >> 8);
+        } else if (mrg && w.nb[0] && w.nb[1]) {
+            *w.nb[0] = 1;
+            *w.nb[1] = 0;
+        }
+        q->last_avail_idx = cur;
+        q->stats.packets++;
+        q->stats.bytes += p->len;
+    }
+out:
+    used_publish(dev, q);
+    __atomic_clear(&q->lock, __ATOMIC_RELEASE);
+    return sent;
+}

@@ -1,0 +1,127 @@
+/*
+ * Internal state of a vhost-user backend device, shared by the files of src/vhost_user.
+ *
+ * Ownership: the control thread writes everything except the datapath fields marked (PMD),
+ * and only while the queue is not `ready` and after quiescing the datapath. A PMD reads a
+ * queue's configuration only after an acquire load of `ready` returned true.
+ */
+#ifndef VSW_VU_INT_H
+#define VSW_VU_INT_H
+
+#include "vhost_user.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vu_mem_region {
+    uint64_t gpa;  /* guest physical start */
+    uint64_t size; /* bytes */
+    uint64_t uva;  /* frontend's virtual address of the same memory (for ring addresses) */
+    uint8_t *host; /* our mapping of gpa */
+    void *mmap_addr;
+    size_t mmap_size;
+};
+
+struct vu_mem {
+    uint32_t nregions;
+    struct vu_mem_region regions[VHOST_MEMORY_MAX_REGIONS];
+};
+
+/*
+ * Translate [gpa, gpa + len) to a host pointer. *contig is set to how many bytes are
+ * contiguous from there inside one region (may be less than len when a buffer crosses into
+ * the next region). Returns NULL when gpa is in no region. len 0 is never valid.
+ */
+static inline uint8_t *vu_mem_gpa_to_host(const struct vu_mem *m, uint64_t gpa, uint64_t len,
+                                          uint64_t *contig)
+{
+    for (uint32_t i = 0; i < m->nregions; i++) {
+        const struct vu_mem_region *r = &m->regions[i];
+        if (gpa >= r->gpa && gpa - r->gpa < r->size) {
+            uint64_t off = gpa - r->gpa;
+            *contig = MIN(len, r->size - off);
+            return r->host + off;
+        }
+    }
+    return NULL;
+}
+
+/* Translate a frontend virtual address range that must lie inside one region, or NULL. */
+uint8_t *vu_mem_uva_to_host(const struct vu_mem *m, uint64_t uva, uint64_t len);
+/* Map the regions of a SET_MEM_TABLE message, replacing the old table on success (the caller
+ * closes the fds afterwards either way). Returns 0, -EPROTO or -errno. */
+int vu_mem_map(struct vu_mem *m, const struct vhost_memory *msg, const int *fds, unsigned nfds,
+               const char *devname);
+void vu_mem_unmap(struct vu_mem *m);
+
+struct vu_queue_stats {
+    uint64_t packets;
+    uint64_t bytes;
+    uint64_t drops[VSW_DROP__COUNT];
+    uint64_t errors; /* times this queue was stopped for a malformed ring */
+};
+
+struct vu_queue {
+    /* ---- configuration (control thread) ---- */
+    uint16_t size; /* 0 until SET_VRING_NUM */
+    bool addr_set;
+    uint64_t desc_uva, avail_uva, used_uva, log_gpa;
+    struct vring_desc *desc;
+    struct vring_avail *avail;
+    struct vring_used *used;
+    int kickfd, callfd, errfd;
+    bool started; /* kick fd received (or polling requested) and not stopped since */
+    bool enabled; /* SET_VRING_ENABLE, or implied without protocol features */
+
+    /* ---- datapath (PMD), read by the control thread only while quiesced ---- */
+    bool ready;   /* acquire/release: datapath may use this queue */
+    bool broken;  /* stopped for a malformed ring, until the frontend sets it up again */
+    uint16_t last_avail_idx;
+    uint16_t last_used_idx;   /* next used index to publish */
+    uint16_t shadow_used_idx; /* used entries written but not yet published */
+    uint16_t signalled_used;  /* used idx when we last notified */
+    bool signalled_valid;
+    bool notify_on;           /* kicks currently requested from the guest */
+    uint8_t lock;             /* enqueue from several PMDs: test-and-set spinlock */
+    struct vu_queue_stats stats;
+};
+
+struct vu_dev {
+    char name[VSW_NAME_MAX];
+    const struct vu_dev_ops *ops;
+    void *opaque;
+    bool connected;
+    bool owner;
+    uint64_t features;          /* acknowledged by SET_FEATURES */
+    uint64_t protocol_features; /* acknowledged by SET_PROTOCOL_FEATURES */
+    uint32_t vnet_hdr_len;      /* 12 with VERSION_1 or MRG_RXBUF, else 10 */
+    struct vu_mem mem;
+    struct vu_queue q[VU_MAX_QUEUES];
+    uint64_t msgs, msg_errors;
+};
+
+#define VU_OFFERED_FEATURES                                                                        \
+    ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |                             \
+     (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |                   \
+     (1ull << VIRTIO_NET_F_MQ) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+
+#define VU_OFFERED_PROTOCOL_FEATURES                                                               \
+    ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))
+
+static inline bool vu_has_feature(const struct vu_dev *dev, unsigned bit)
+{
+    return dev->features & (1ull << bit);
+}
+
+/* Queue lifecycle (vu_dev.c): recompute `ready` after a configuration change. */
+void vu_queue_update_ready(struct vu_dev *dev, struct vu_queue *q);
+/* Take every queue out of the datapath and wait for the PMDs to let go. */
+void vu_dev_quiesce_all(struct vu_dev *dev);
+/* Re-translate ring addresses after a memory table change. Returns 0 or -EPROTO. */
+int vu_queue_translate(struct vu_dev *dev, struct vu_queue *q);
+/* Split ring (vu_split.c): initialise shadow indices when a queue starts. */
+void vu_split_queue_start(struct vu_dev *dev, struct vu_queue *q);
+/* Stop a queue for a malformed ring (PMD thread): counted and logged. */
+void vu_queue_mark_broken(struct vu_dev *dev, struct vu_queue *q, const char *why);
+
+#endif
