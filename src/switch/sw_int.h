@@ -67,6 +67,7 @@ struct sw_snapshot {
     struct snap_bridge **port_br;     /* by port index: the bridge of that port */
     uint32_t n_bridges;
     struct snap_bridge *bridges;
+    unsigned n_pmds;
     struct snap_pmd pmds[];           /* n_pmds */
 };
 

@@ -77,7 +77,7 @@ static void snapshot_free(struct sw_snapshot *s)
     for (uint32_t i = 0; i < s->n_bridges; i++)
         free(s->bridges[i].members);
     free(s->bridges);
-    for (unsigned i = 0; i < SW_MAX_PMDS && s->pmds[i].rxq; i++)
+    for (unsigned i = 0; i < s->n_pmds; i++)
         free(s->pmds[i].rxq);
     free(s->ports);
     free(s->port_br);
@@ -90,6 +90,7 @@ static struct sw_snapshot *snapshot_build(struct vsw *sw)
     if (!s)
         return NULL;
     s->gen = ++sw->gen;
+    s->n_pmds = sw->n_pmds;
     uint32_t n_ports = 0, n_br = 0, n_rxq_total = 0;
     for (struct sw_port *p = sw->ports; p; p = p->next) {
         n_ports = MAX(n_ports, p->index + 1);

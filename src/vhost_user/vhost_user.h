@@ -126,7 +126,7 @@ int vu_listen(const char *path);
 struct vuf_dev;
 
 struct vuf_config {
-    uint32_t mem_size;   /* guest memory bytes (default 4 MiB) */
+    uint32_t mem_size;   /* guest memory bytes (default 4 MiB, more if the rings need it) */
     uint16_t queue_size; /* ring size, power of two (default 256) */
     uint32_t buf_size;   /* RX buffer size (default 2048) */
     uint64_t features;   /* features to ask for; 0 = VERSION_1 | MRG_RXBUF | EVENT_IDX */
@@ -140,11 +140,13 @@ struct vuf_config {
 struct vuf_dev *vuf_connect(const char *path, const struct vuf_config *cfg);
 void vuf_close(struct vuf_dev *f);
 
-/* Queue one frame on the TX ring (kicks only if the backend asked). 0, or -EAGAIN if full. */
+/* Queue one frame on the TX ring (kicks only if the backend asked). 0, or -EAGAIN if full,
+ * -EMSGSIZE if the frame needs more TX buffers than the ring has. */
 int vuf_send(struct vuf_dev *f, const void *frame, uint32_t len);
-/* Take one received frame (without virtio-net header). Returns its length or -EAGAIN. */
+/* Take one received frame (without virtio-net header). Returns its length or -EAGAIN;
+ * -EMSGSIZE: longer than cap (dropped); -EPROTO: the backend wrote a bad used entry. */
 int vuf_recv(struct vuf_dev *f, void *buf, uint32_t cap);
-/* Like vuf_recv but waits up to timeout_ms for a frame. */
+/* Like vuf_recv but waits up to timeout_ms (< 0: forever) for a frame. */
 int vuf_recv_wait(struct vuf_dev *f, void *buf, uint32_t cap, int timeout_ms);
 /* Reclaim completed TX buffers; returns the count of frames still in flight. */
 unsigned vuf_tx_pending(struct vuf_dev *f);
