@@ -60,13 +60,15 @@ void sw_rcu_sync(struct vsw *sw)
 {
     if (!sw->rcu)
         return;
-    /* Sleeping PMDs are online readers: wake them so they pass a quiescent state. */
+    /* Sleeping PMDs are online readers: wake them so they pass a quiescent state. The wake
+     * must come after the new token, or a PMD could report the old one and sleep again. */
+    uint64_t token = rte_rcu_qsbr_start(sw->rcu);
     for (unsigned i = 0; i < sw->n_pmds; i++) {
         uint64_t one = 1;
         ssize_t w = write(sw->pmds[i].wake_fd, &one, sizeof(one));
         (void)w;
     }
-    rte_rcu_qsbr_synchronize(sw->rcu, RTE_QSBR_THRID_INVALID);
+    rte_rcu_qsbr_check(sw->rcu, token, true);
 }
 
 /* ---- snapshot ---- */
