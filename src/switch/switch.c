@@ -311,8 +311,10 @@ int vsw_br_add(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
         free(b);
         return -e;
     }
-    b->next = sw->bridges;
-    sw->bridges = b;
+    struct sw_bridge **tail = &sw->bridges; /* keep creation order for listings */
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = b;
     sw_publish(sw);
     VLOG(INFO, MOD, "bridge %s added (age %us, max %u MACs)", name, b->age_sec, b->max_macs);
     return 0;
