@@ -303,8 +303,8 @@ struct cmd_spec {
     const char *name;
     const char *args; /* usage after the command name */
     const char *help;
-    const char *pos[2]; /* JSON members of the positional arguments, in order */
-    const char *pos_name[2];
+    const char *pos[3]; /* JSON members of the positional arguments, in order */
+    const char *pos_name[3];
     int n_required;
     struct opt_spec opts[3];
     bool need_opt; /* at least one option must be given (br-set) */
@@ -376,6 +376,24 @@ static const struct cmd_spec cmds[] = {
      {{NULL}},
      false,
      print_fdb},
+    {"fdb-add",
+     "BR MAC PORT",
+     "add a static MAC entry (never ages or moves)",
+     {"bridge", "mac", "port"},
+     {"BR", "MAC", "PORT"},
+     3,
+     {{NULL}},
+     false,
+     print_nothing},
+    {"fdb-del",
+     "BR MAC",
+     "remove a MAC entry",
+     {"bridge", "mac"},
+     {"BR", "MAC"},
+     2,
+     {{NULL}},
+     false,
+     print_nothing},
     {"stats",
      "[PORT]",
      "packet, byte and drop counters per port and per PMD",
@@ -457,7 +475,7 @@ static json_t *build_params(const struct cmd_spec *c, int argc, char **argv)
         if (strncmp(arg, "--", 2) != 0 || strcmp(arg, "--") == 0) {
             if (strcmp(arg, "--") == 0)
                 usage_error(c, "unexpected \"--\"");
-            if (npos >= 2 || !c->pos[npos])
+            if (npos >= 3 || !c->pos[npos])
                 usage_error(c, "unexpected argument \"%s\"", arg);
             json_object_set_new(params, c->pos[npos++], arg_string(c, arg));
             continue;

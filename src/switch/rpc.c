@@ -374,6 +374,48 @@ static json_t *m_fdb_show(void *ctx, json_t *params, struct rpc_error *err)
     return arr;
 }
 
+static int get_mac(json_t *params, struct vsw_mac *out, struct rpc_error *err)
+{
+    json_t *v = json_object_get(params, "mac");
+    if (!v)
+        return invalid(err, "missing parameter \"mac\"");
+    if (!json_is_string(v) || vsw_mac_parse(json_string_value(v), out) < 0)
+        return invalid(err, "\"mac\" must be a string like 02:00:00:00:00:01");
+    return 0;
+}
+
+static json_t *m_fdb_add(void *ctx, json_t *params, struct rpc_error *err)
+{
+    static const char *const allowed[] = {"bridge", "mac", "port", NULL};
+    const char *bridge, *port;
+    struct vsw_mac mac;
+    if (check_members(params, allowed, err) || get_name(params, "bridge", true, &bridge, err) ||
+        get_mac(params, &mac, err) || get_name(params, "port", true, &port, err))
+        return NULL;
+    struct vsw_err verr = {{0}};
+    int r = vsw_fdb_add(ctx, bridge, &mac, port, &verr);
+    if (r < 0)
+        return failed(err, r, &verr);
+    json_t *res = json_object();
+    return res ? res : oom(err);
+}
+
+static json_t *m_fdb_del(void *ctx, json_t *params, struct rpc_error *err)
+{
+    static const char *const allowed[] = {"bridge", "mac", NULL};
+    const char *bridge;
+    struct vsw_mac mac;
+    if (check_members(params, allowed, err) || get_name(params, "bridge", true, &bridge, err) ||
+        get_mac(params, &mac, err))
+        return NULL;
+    struct vsw_err verr = {{0}};
+    int r = vsw_fdb_del(ctx, bridge, &mac, &verr);
+    if (r < 0)
+        return failed(err, r, &verr);
+    json_t *res = json_object();
+    return res ? res : oom(err);
+}
+
 static int port_stats_one(const struct vsw_port_info *p, void *arg)
 {
     static const char *const keys[] = {"name",     "rx_packets", "rx_bytes",     "tx_packets",
@@ -425,6 +467,7 @@ static const struct rpc_method methods[] = {
     {"version", m_version},   {"br-add", m_br_add},       {"br-del", m_br_del},
     {"br-set", m_br_set},     {"br-list", m_br_list},     {"port-add", m_port_add},
     {"port-del", m_port_del}, {"port-list", m_port_list}, {"fdb-show", m_fdb_show},
+    {"fdb-add", m_fdb_add},   {"fdb-del", m_fdb_del},
     {"stats", m_stats},
 };
 

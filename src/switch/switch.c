@@ -566,6 +566,46 @@ int vsw_fdb_foreach(struct vsw *sw, const char *bridge,
     return bridge_fdb_foreach(b->fdb, vsw_now_ns(), fdb_walk_one, &w);
 }
 
+int vsw_fdb_add(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, const char *port,
+                struct vsw_err *err)
+{
+    struct sw_bridge *b = br_find(sw, bridge ? bridge : "");
+    if (!b) {
+        set_err(err, "no bridge %s", bridge ? bridge : "");
+        return -ENOENT;
+    }
+    struct sw_port *p = port_find(sw, port ? port : "");
+    if (!p || p->br != b) {
+        set_err(err, "no port %s on bridge %s", port ? port : "", b->name);
+        return -ENOENT;
+    }
+    if (vsw_mac_is_multicast(mac) || vsw_mac_is_zero(mac)) {
+        set_err(err, "a static entry needs a unicast MAC");
+        return -EINVAL;
+    }
+    int rc = bridge_fdb_add_static(b->fdb, mac, p->index);
+    if (rc == -ENOSPC)
+        set_err(err, "the MAC table of %s is full (%u entries)", b->name, b->max_macs);
+    else if (rc < 0)
+        set_err(err, "cannot add the entry: %s", strerror(-rc));
+    return rc;
+}
+
+int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac,
+                struct vsw_err *err)
+{
+    struct sw_bridge *b = br_find(sw, bridge ? bridge : "");
+    if (!b) {
+        set_err(err, "no bridge %s", bridge ? bridge : "");
+        return -ENOENT;
+    }
+    char buf[18];
+    int rc = bridge_fdb_del(b->fdb, mac);
+    if (rc == -ENOENT)
+        set_err(err, "%s is not in the MAC table of %s", vsw_mac_format(mac, buf), b->name);
+    return rc;
+}
+
 int vsw_pmd_foreach(struct vsw *sw, int (*fn)(const struct vsw_pmd_info *, void *), void *arg)
 {
     for (unsigned i = 0; i < sw->n_pmds; i++) {

@@ -100,6 +100,12 @@ struct vsw_fdb_entry {
 };
 int vsw_fdb_foreach(struct vsw *sw, const char *bridge,
                     int (*fn)(const struct vsw_fdb_entry *, void *), void *arg);
+/* Pin `mac` to `port` (a member of `bridge`): never ages, never moves. */
+int vsw_fdb_add(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, const char *port,
+                struct vsw_err *err);
+/* Forget `mac` (static or learnt). */
+int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac,
+                struct vsw_err *err);
 
 /* ---- PMD statistics ---- */
 struct vsw_pmd_info {

@@ -151,6 +151,24 @@ int vuf_recv_wait(struct vuf_dev *f, void *buf, uint32_t cap, int timeout_ms);
 /* Reclaim completed TX buffers; returns the count of frames still in flight. */
 unsigned vuf_tx_pending(struct vuf_dev *f);
 
+/*
+ * Burst forms (the benchmark's generator and sink): one avail index update and at most one
+ * kick per call instead of one per frame.
+ * vuf_send_burst: queue frames[0..n) (lengths lens[]) in order until the ring is full.
+ * Returns the number queued (0 when the ring is full), or -EMSGSIZE when frames[0] needs
+ * more TX buffers than the ring has (a later oversized frame ends the burst before it).
+ * vuf_recv_burst: take up to n complete received frames. lens[i] gets frame i's length
+ * (without the virtio-net header); when bufs is not NULL, the first cap bytes of frame i are
+ * copied to bufs[i] (a longer frame is truncated there; lens[i] still says its length). With
+ * bufs NULL the frames are only counted. Returns the number taken (0: none ready), or -EPROTO
+ * when the next used entry is malformed (it is consumed; frames before it are returned by the
+ * call before).
+ */
+int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t *lens,
+                   unsigned n);
+int vuf_recv_burst(struct vuf_dev *f, void *const *bufs, uint32_t cap, uint32_t *lens,
+                   unsigned n);
+
 /* Raw access for hostile-guest tests: the TX ring's descriptor table, its size, and the
  * guest-physical base and size of guest memory. */
 struct vring_desc *vuf_tx_desc_table(struct vuf_dev *f);

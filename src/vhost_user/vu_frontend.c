@@ -773,6 +773,182 @@ int vuf_recv_wait(struct vuf_dev *f, void *buf, uint32_t cap, int timeout_ms)
     }
 }
 
+/* ---- bursts: one index update and at most one notification per burst ---- */
+
+/* Place one frame on the TX ring without publishing it (vuf_send_burst). */
+static int tx_place(struct vuf_dev *f, const void *frame, uint32_t len)
+{
+    struct vuf_ring *r = &f->tx;
+    const uint8_t *src = frame;
+    uint64_t total = (uint64_t)f->hdr_len + len;
+    uint64_t k = (total + f->tx_slot - 1) / f->tx_slot;
+
+    if (k > f->qsize)
+        return -EMSGSIZE;
+    if (k > r->num_free)
+        return -EAGAIN;
+
+    uint16_t head = r->free_head, d = head;
+    uint64_t pos = 0;
+    for (uint64_t i = 0; i < k; i++) {
+        uint32_t n = (uint32_t)MIN((uint64_t)f->tx_slot, total - pos);
+        uint64_t off = f->tx_buf_off + (uint64_t)d * f->tx_slot;
+        uint8_t *dst = f->mem + off;
+        uint32_t done = 0;
+        if (pos < f->hdr_len) {
+            done = (uint32_t)MIN((uint64_t)n, f->hdr_len - pos);
+            memset(dst, 0, done);
+        }
+        if (done < n)
+            memcpy(dst + done, src + (pos + done - f->hdr_len), n - done);
+        bool last = i + 1 == k;
+        r->desc[d] = (struct vring_desc){
+            .addr = VUF_GPA_BASE + off,
+            .len = n,
+            .flags = last ? 0 : VRING_DESC_F_NEXT,
+            .next = last ? 0 : r->next[d],
+        };
+        pos += n;
+        if (!last)
+            d = r->next[d];
+    }
+    r->free_head = r->next[d];
+    r->num_free -= (uint16_t)k;
+    r->chain_len[head] = (uint16_t)k;
+    r->inflight++;
+    r->avail->ring[r->avail_idx & (f->qsize - 1)] = head;
+    r->avail_idx++;
+    return 0;
+}
+
+int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t *lens,
+                   unsigned n)
+{
+    struct vuf_ring *r = &f->tx;
+    uint16_t old = r->avail_idx;
+    unsigned sent = 0;
+    int rc = 0;
+
+    tx_reclaim(f);
+    for (; sent < n; sent++) {
+        rc = tx_place(f, frames[sent], lens[sent]);
+        if (rc < 0)
+            break;
+    }
+    if (r->avail_idx != old)
+        ring_publish(f, r, old);
+    if (sent == 0 && rc == -EMSGSIZE)
+        return rc;
+    return (int)sent;
+}
+
+/*
+ * Check the used entries of the next received frame without consuming them. Returns the
+ * number of entries it spans (0: not complete yet) or -EPROTO.
+ */
+static int rx_peek_frame(struct vuf_dev *f, uint16_t ready)
+{
+    struct vuf_ring *r = &f->rx;
+    uint16_t mask = (uint16_t)(f->qsize - 1);
+    struct vring_used_elem first = r->used->ring[r->last_used & mask];
+    uint16_t nbuf = 1;
+
+    if (first.id >= f->qsize || first.len < f->hdr_len || first.len > f->buf_size)
+        return -EPROTO;
+    if (f->mrg_rxbuf) {
+        struct virtio_net_hdr_v1 h;
+        memcpy(&h, rx_buf(f, first.id), sizeof(h));
+        nbuf = h.num_buffers;
+        if (nbuf == 0 || nbuf > f->qsize)
+            return -EPROTO;
+    }
+    if (ready < nbuf)
+        return 0;
+    for (uint16_t i = 1; i < nbuf; i++) {
+        struct vring_used_elem e = r->used->ring[(uint16_t)(r->last_used + i) & mask];
+        if (e.id >= f->qsize || e.len > f->buf_size)
+            return -EPROTO;
+    }
+    return nbuf;
+}
+
+/* Consume a frame of nbuf checked entries into out (up to cap bytes); repost its buffers. */
+static uint32_t rx_take_frame(struct vuf_dev *f, uint16_t nbuf, uint8_t *out, uint32_t cap)
+{
+    struct vuf_ring *r = &f->rx;
+    uint16_t mask = (uint16_t)(f->qsize - 1);
+    uint32_t total = 0;
+
+    for (uint16_t i = 0; i < nbuf; i++) {
+        struct vring_used_elem e = r->used->ring[r->last_used & mask];
+        uint32_t skip = i == 0 ? f->hdr_len : 0;
+        uint32_t n = e.len - skip;
+        r->last_used++;
+        if (out && total < cap)
+            memcpy(out + total, rx_buf(f, e.id) + skip, MIN(n, cap - total));
+        total += n;
+        r->avail->ring[r->avail_idx & mask] = (uint16_t)e.id;
+        r->avail_idx++;
+    }
+    return total;
+}
+
+/*
+ * Bad used entries: the first one is consumed (its buffers reposted when the id is in
+ * range) so that the ring makes progress, as vuf_recv() does.
+ */
+static void rx_skip_bad(struct vuf_dev *f)
+{
+    struct vuf_ring *r = &f->rx;
+    uint16_t mask = (uint16_t)(f->qsize - 1);
+    struct vring_used_elem e = r->used->ring[r->last_used & mask];
+    r->last_used++;
+    if (e.id < f->qsize) {
+        r->avail->ring[r->avail_idx & mask] = (uint16_t)e.id;
+        r->avail_idx++;
+    }
+    VLOG_RL(WARN, "vuf", "RX used entry (id %u, len %u) is malformed", e.id, e.len);
+}
+
+int vuf_recv_burst(struct vuf_dev *f, void *const *bufs, uint32_t cap, uint32_t *lens,
+                   unsigned n)
+{
+    struct vuf_ring *r = &f->rx;
+    uint16_t old = r->avail_idx;
+    unsigned got = 0;
+    int rc = 0;
+
+    while (got < n) {
+        uint16_t ready =
+            (uint16_t)(__atomic_load_n(&r->used->idx, __ATOMIC_ACQUIRE) - r->last_used);
+        if (ready == 0)
+            break;
+        if (ready > f->qsize) {
+            VLOG_RL(WARN, "vuf", "RX used index jumped by %u (ring size %u)", ready, f->qsize);
+            rc = -EPROTO;
+            break;
+        }
+        int nbuf = rx_peek_frame(f, ready);
+        if (nbuf == 0)
+            break;
+        if (nbuf < 0) {
+            /* Report it on its own: frames before it are returned first. */
+            if (got == 0) {
+                rx_skip_bad(f);
+                rc = -EPROTO;
+            }
+            break;
+        }
+        lens[got] = rx_take_frame(f, (uint16_t)nbuf, bufs ? bufs[got] : NULL, cap);
+        got++;
+    }
+    if (r->avail_idx != old)
+        ring_publish(f, r, old);
+    if (!f->notify)
+        ring_park_used_event(f, r);
+    return got ? (int)got : rc;
+}
+
 /* ---- raw access for hostile-guest tests ---- */
 
 struct vring_desc *vuf_tx_desc_table(struct vuf_dev *f)

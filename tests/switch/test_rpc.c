@@ -236,6 +236,32 @@ int vsw_fdb_foreach(struct vsw *sw, const char *bridge,
     return 0;
 }
 
+static struct vsw_mac fake_last_mac;
+
+int vsw_fdb_add(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, const char *port,
+                struct vsw_err *err)
+{
+    if (!find_br(sw, bridge) || strcmp(port, "vm1") != 0) {
+        snprintf(err->msg, sizeof(err->msg), "no port \"%s\" on bridge \"%s\"", port, bridge);
+        return -ENOENT;
+    }
+    fake_last_mac = *mac;
+    return 0;
+}
+
+int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac,
+                struct vsw_err *err)
+{
+    if (!find_br(sw, bridge))
+        return -ENOENT;
+    if (memcmp(mac, &fake_last_mac, sizeof(*mac)) != 0) {
+        snprintf(err->msg, sizeof(err->msg), "\"mac\" not in the MAC table");
+        return -ENOENT;
+    }
+    memset(&fake_last_mac, 0, sizeof(fake_last_mac));
+    return 0;
+}
+
 int vsw_pmd_foreach(struct vsw *sw, int (*fn)(const struct vsw_pmd_info *, void *), void *arg)
 {
     (void)sw;
@@ -344,6 +370,16 @@ static const struct rpc_case rpc_cases[] = {
      "{\"mac\":\"52:54:00:00:00:01\",\"port\":\"vm1\",\"static\":true,\"age\":0}]"},
     {"fdb-show", "{}", RPC_INVALID_PARAMS, NULL},
     {"fdb-show", "{\"bridge\":\"nope\"}", RPC_FAILED, "ENOENT"},
+    {"fdb-add", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:00:07\",\"port\":\"vm1\"}", 0, "{}"},
+    {"fdb-add", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:00:07\",\"port\":\"vm9\"}",
+     RPC_FAILED, "ENOENT"},
+    {"fdb-add", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:07\",\"port\":\"vm1\"}",
+     RPC_INVALID_PARAMS, NULL},
+    {"fdb-add", "{\"bridge\":\"br0\",\"mac\":7,\"port\":\"vm1\"}", RPC_INVALID_PARAMS, NULL},
+    {"fdb-add", "{\"bridge\":\"br0\",\"port\":\"vm1\"}", RPC_INVALID_PARAMS, NULL},
+    {"fdb-del", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:00:07\"}", 0, "{}"},
+    {"fdb-del", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:00:07\"}", RPC_FAILED, "ENOENT"},
+    {"fdb-del", "{\"bridge\":\"br0\",\"mac\":\"x\",\"extra\":1}", RPC_INVALID_PARAMS, NULL},
     /* stats */
     {"stats", "{\"port\":\"vm2\"}", 0,
      "{\"ports\":[{\"name\":\"vm2\",\"rx_packets\":11,\"rx_bytes\":641,\"tx_packets\":20,"
@@ -367,7 +403,8 @@ static void test_methods_table(void **state)
 {
     (void)state;
     static const char *const names[] = {"version",  "br-add",   "br-del",    "br-set",   "br-list",
-                                        "port-add", "port-del", "port-list", "fdb-show", "stats"};
+                                        "port-add", "port-del", "port-list", "fdb-show", "fdb-add",
+                                        "fdb-del",  "stats"};
     size_t n;
     const struct rpc_method *m = vsw_rpc_methods(&n);
     assert_int_equal(n, ARRAY_SIZE(names));
