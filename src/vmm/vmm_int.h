@@ -1,0 +1,185 @@
+/*
+ * vmm internals: the pieces of vswitch-vmm and the contracts between them. One file per
+ * piece (mem.c, vcpu.c, boot_raw.c, elf.c, bus.c, serial.c, power.c, virtio_mmio.c,
+ * virtio_net.c, vhost_net.c, ctl_client.c), in the style of kvmtool.
+ *
+ * Guest-physical layout (x86-64):
+ *   0x0000_0000 .. low_size      RAM (low_size = min(mem, VMM_LOW_RAM_MAX))
+ *   0xd000_0000 ..               virtio-mmio devices, VMM_MMIO_STRIDE apart
+ *   0xfec0_0000, 0xfee0_0000     IOAPIC, LAPIC (in-kernel irqchip)
+ *   0x1_0000_0000 ..             RAM above the 32-bit hole, when mem > VMM_LOW_RAM_MAX
+ * One memfd backs all RAM; each range is its own KVM slot and vhost-user region.
+ */
+#ifndef VSW_VMM_INT_H
+#define VSW_VMM_INT_H
+
+#include "common.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMM_MODULE         "vmm"
+#define VMM_LOW_RAM_MAX    0xc0000000ull /* 3 GiB: the rest goes above 4 GiB */
+#define VMM_HIGH_RAM_START 0x100000000ull
+#define VMM_MEM_MIN        (2ull << 20)
+#define VMM_MEM_MAX        (64ull << 30)
+#define VMM_MMIO_BASE      0xd0000000ull
+#define VMM_MMIO_STRIDE    0x1000ull
+#define VMM_MMIO_SIZE      0x200ull /* registers + config space per device */
+#define VMM_MMIO_GSI_BASE  16        /* IOAPIC pins 16.. for virtio-mmio (like QEMU microvm) */
+#define VMM_MAX_NETS       8
+#define VMM_MAX_CPUS       8
+
+/* ---- guest memory (mem.c) ---- */
+struct vmm_mem_region {
+    uint64_t gpa;
+    uint64_t size;
+    uint64_t offset; /* in the memfd */
+    uint8_t *host;
+};
+
+struct vmm_mem {
+    int memfd;
+    uint8_t *base; /* the whole memfd mapped once, MAP_SHARED */
+    uint64_t size;
+    unsigned nregions;
+    struct vmm_mem_region regions[2];
+};
+
+/*
+ * Create guest memory of `size` bytes (a multiple of 2 MiB, VMM_MEM_MIN..VMM_MEM_MAX) from a
+ * memfd, split around the 32-bit hole. Returns 0, -EINVAL (size), or -errno.
+ */
+int vmm_mem_init(struct vmm_mem *m, uint64_t size);
+void vmm_mem_fini(struct vmm_mem *m);
+/* Register every region with a KVM VM as user memory slots. 0 or -errno. */
+int vmm_mem_register(const struct vmm_mem *m, int vmfd);
+/* Host pointer to [gpa, gpa + len) when the range lies inside one region, else NULL. */
+void *vmm_mem_ptr(const struct vmm_mem *m, uint64_t gpa, uint64_t len);
+/* Size of the RAM below the hole (where boot structures live). */
+uint64_t vmm_mem_low_size(const struct vmm_mem *m);
+
+/* ---- I/O dispatch (bus.c) ----
+ * One bus for port I/O and one for MMIO. Devices are registered before the vCPUs start and
+ * never removed, so lookups take no lock; a device's handler serializes itself.
+ */
+struct vmm_bus_dev;
+typedef void (*vmm_io_fn)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+                          bool is_write);
+
+struct vmm_bus {
+    unsigned n;
+    struct vmm_bus_range {
+        uint64_t base, len;
+        vmm_io_fn fn;
+        void *opaque;
+        const char *name;
+    } r[32];
+};
+
+/* Add a range. 0, -ENOSPC or -EEXIST (overlap). */
+int vmm_bus_add(struct vmm_bus *b, uint64_t base, uint64_t len, vmm_io_fn fn, void *opaque,
+                const char *name);
+/* Dispatch an access; an unclaimed address is logged (rate-limited), reads return all ones.
+ * Returns true when a device claimed it. */
+bool vmm_bus_access(struct vmm_bus *b, const char *what, uint64_t addr, uint8_t *data, uint32_t len,
+                    bool is_write);
+
+/* ---- raw 64-bit boot for test guests (elf.c, boot_raw.c) ---- */
+struct vmm_elf_image {
+    uint64_t entry;
+    uint64_t lo, hi; /* lowest and highest (exclusive) guest-physical address loaded */
+};
+
+/*
+ * Load an ELF64 x86-64 executable's PT_LOAD segments into guest memory at their physical
+ * addresses. Every header field is checked: sizes, offsets inside the file, segments inside
+ * guest memory and above `min_gpa`, filesz <= memsz, the entry inside a loaded segment.
+ * Returns 0 or -ENOEXEC (not a loadable ELF64), -EINVAL (malformed), -ERANGE (does not fit).
+ */
+int vmm_elf_load(const struct vmm_mem *m, const uint8_t *img, size_t len, uint64_t min_gpa,
+                 struct vmm_elf_image *out);
+
+/* Fixed locations the raw boot uses (all below 1 MiB, the test guest loads at 1 MiB). */
+#define VMM_RAW_GDT       0x0500ull
+#define VMM_RAW_PML4      0x1000ull
+#define VMM_RAW_PDPT      0x2000ull
+#define VMM_RAW_PD        0x3000ull /* 4 pages: identity map of 4 GiB with 2 MiB pages */
+#define VMM_RAW_CMDLINE   0x8000ull
+#define VMM_RAW_CMDLINE_MAX 4096u
+#define VMM_RAW_STACK_TOP 0x80000ull
+#define VMM_RAW_LOAD_MIN  0x100000ull
+
+/* GDT selectors of the raw boot: null, code64 (0x08), data (0x10). */
+#define VMM_GDT_CODE 0x08
+#define VMM_GDT_DATA 0x10
+
+/* Build the GDT and the identity page tables (first 4 GiB) in guest memory. 0 or -ERANGE. */
+int vmm_raw_build_tables(const struct vmm_mem *m);
+/* Copy the command line (NUL-terminated, truncated never: -E2BIG when too long). */
+int vmm_raw_put_cmdline(const struct vmm_mem *m, const char *cmdline);
+/* Encode one GDT descriptor (flags: the access byte in bits 0-7, the flags nibble in 12-15). */
+uint64_t vmm_gdt_entry(uint16_t flags, uint32_t base, uint32_t limit);
+
+/* ---- vCPUs (vcpu.c) ---- */
+struct vmm;
+
+struct vmm_vcpu {
+    struct vmm *vm;
+    unsigned id;
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
+    pthread_t thread;
+    bool started;
+};
+
+/* Boot state the BSP starts with. */
+struct vmm_boot_regs {
+    uint64_t rip, rsp, rdi, rsi;
+    bool long_mode; /* raw boot: 64-bit with the raw page tables and GDT */
+};
+
+int vmm_vcpu_init(struct vmm *vm, struct vmm_vcpu *c, unsigned id);
+int vmm_vcpu_setup_boot(struct vmm_vcpu *c, const struct vmm_boot_regs *r);
+int vmm_vcpu_start(struct vmm_vcpu *c);
+/* Make a vCPU leave KVM_RUN and stop (any thread). */
+void vmm_vcpu_kick(struct vmm_vcpu *c);
+void vmm_vcpu_join(struct vmm_vcpu *c);
+void vmm_vcpu_fini(struct vmm_vcpu *c);
+
+/* ---- the machine (vmm.c) ---- */
+enum vmm_exit_kind { VMM_EXIT_NONE, VMM_EXIT_POWEROFF, VMM_EXIT_RESET, VMM_EXIT_ERROR };
+
+struct vmm {
+    int kvmfd, vmfd;
+    struct vmm_mem mem;
+    struct vmm_bus pio, mmio;
+    unsigned ncpus;
+    struct vmm_vcpu cpus[VMM_MAX_CPUS];
+    struct kvm_cpuid2 *cpuid;
+    int stopfd; /* eventfd: written once when the machine must stop */
+    int exit_kind;
+    int exit_status; /* for POWEROFF through the test exit port */
+};
+
+/* Ask the machine to stop (any thread; the first request wins). */
+void vmm_request_exit(struct vmm *vm, enum vmm_exit_kind kind, int status);
+bool vmm_stopping(const struct vmm *vm);
+
+/* ---- devices ---- */
+/* 8250 UART at 0x3f8 writing to fd `out` (serial.c). */
+struct vmm_serial;
+struct vmm_serial *vmm_serial_create(struct vmm *vm, int out_fd);
+void vmm_serial_destroy(struct vmm_serial *s);
+
+/* Power: the test exit port, ACPI PM1a control, reset port 0xcf9 and the i8042 reset. */
+#define VMM_EXIT_PORT     0xf4  /* a byte written here: power off, VMM exit status = the byte */
+#define VMM_ACPI_PM1A_EVT 0x600 /* PM1a event block (4 bytes) */
+#define VMM_ACPI_PM1A_CNT 0x604 /* PM1a control (2 bytes): SLP_EN with SLP_TYP 5 = S5 */
+#define VMM_RESET_PORT    0xcf9
+int vmm_power_init(struct vmm *vm);
+
+#endif
