@@ -202,14 +202,15 @@ static void print_port_add(json_t *r)
 
 static void print_port_list(json_t *r)
 {
-    static const char *const hdr[] = {"PORT", "BRIDGE", "TYPE", "STATE", "INDEX", "QUEUES", "PATH"};
-    struct table t = {ARRAY_SIZE(hdr), hdr, "llllrrl"};
+    static const char *const hdr[] = {"PORT",  "BRIDGE", "TYPE",   "MODE",
+                                      "STATE", "INDEX",  "QUEUES", "PATH"};
+    struct table t = {ARRAY_SIZE(hdr), hdr, "lllllrrl"};
     size_t i;
     json_t *p;
     json_array_foreach(r, i, p)
     {
-        table_add(&t, jstr(p, "name"), jstr(p, "bridge"), jstr(p, "type"), jstr(p, "state"),
-                  jnum(p, "index"), jnum(p, "queue_pairs"), jstr(p, "path"));
+        table_add(&t, jstr(p, "name"), jstr(p, "bridge"), jstr(p, "type"), jstr(p, "mode"),
+                  jstr(p, "state"), jnum(p, "index"), jnum(p, "queue_pairs"), jstr(p, "path"));
     }
     table_print(&t);
 }
@@ -349,12 +350,12 @@ static const struct cmd_spec cmds[] = {
      false,
      print_br_list},
     {"port-add",
-     "BR PORT [--type vhost-user]",
-     "add a port; prints its vhost-user socket path",
+     "BR PORT [--mode server|client] [--path SOCK]",
+     "add a vhost-user port; prints its socket path",
      {"bridge", "name"},
      {"BR", "PORT"},
      2,
-     {{"--type", "type", OPT_STRING}},
+     {{"--type", "type", OPT_STRING}, {"--mode", "mode", OPT_STRING}, {"--path", "path", OPT_STRING}},
      false,
      print_port_add},
     {"port-del", "PORT", "delete a port", {"name"}, {"PORT"}, 1, {{NULL}}, false, print_nothing},

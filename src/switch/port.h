@@ -49,6 +49,9 @@ struct port_class {
     int (*rxq_notify)(struct sw_port *port, uint16_t qid, bool enable);
     bool (*rxq_has_work)(struct sw_port *port, uint16_t qid);
 
+    /* Control thread, once a second (reconnects, housekeeping). May be NULL. */
+    void (*tick)(struct sw_port *port);
+
     /* Control thread. */
     void (*get_stats)(const struct sw_port *port, struct vsw_port_stats *out);
     const char *(*state)(const struct sw_port *port);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define MOD "port"
@@ -65,6 +66,7 @@ static void vp_drop_conn(struct vhost_port *vp)
     vp->conn_fd = -1;
     vu_dev_disconnect(vp->dev);
     vp_after_change(vp);
+    /* A client port tries again at the next tick (the frontend may be restarting). */
 }
 
 static void vp_on_msg(int fd, uint32_t events, void *arg)
@@ -86,6 +88,24 @@ static void vp_on_msg(int fd, uint32_t events, void *arg)
     vp_after_change(vp);
 }
 
+/* Take a connected socket (accepted, or connected in client mode) as this port's frontend. */
+static int vp_attach(struct vhost_port *vp, int c)
+{
+    /* A frontend that stalls mid-message must not hold the control thread for long. */
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    int rc = vsw_loop_add_fd(vp->port->sw->loop, c, EPOLLIN, vp_on_msg, vp);
+    if (rc < 0) {
+        close(c);
+        return rc;
+    }
+    vp->conn_fd = c;
+    vu_dev_set_connected(vp->dev);
+    VLOG(INFO, MOD, "%s: frontend connected", vp->port->name);
+    return 0;
+}
+
 static void vp_on_accept(int fd, uint32_t events, void *arg)
 {
     struct vhost_port *vp = arg;
@@ -98,17 +118,30 @@ static void vp_on_accept(int fd, uint32_t events, void *arg)
         close(c);
         return;
     }
-    /* A frontend that stalls mid-message must not hold the control thread for long. */
-    struct timeval tv = {.tv_sec = 1};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (vsw_loop_add_fd(vp->port->sw->loop, c, EPOLLIN, vp_on_msg, vp) < 0) {
+    vp_attach(vp, c);
+}
+
+/* Client mode: one connection attempt; failures are quiet (the frontend may not be up yet). */
+static void vp_try_connect(struct vhost_port *vp)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", vp->port->path);
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c < 0)
+        return;
+    if (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        VLOG(DEBUG, MOD, "%s: connect %s: %s", vp->port->name, sa.sun_path, strerror(errno));
         close(c);
         return;
     }
-    vp->conn_fd = c;
-    vu_dev_set_connected(vp->dev);
-    VLOG(INFO, MOD, "%s: frontend connected", vp->port->name);
+    vp_attach(vp, c);
+}
+
+static void vp_tick(struct sw_port *port)
+{
+    struct vhost_port *vp = port->priv;
+    if (port->mode == VSW_PORT_CLIENT && vp->conn_fd < 0)
+        vp_try_connect(vp);
 }
 
 static int vp_open(struct sw_port *port, struct vsw_err *err)
@@ -122,6 +155,12 @@ static int vp_open(struct sw_port *port, struct vsw_err *err)
     if (!vp->dev) {
         free(vp);
         return -ENOMEM;
+    }
+    vp->listen_fd = -1;
+    if (port->mode == VSW_PORT_CLIENT) {
+        port->priv = vp;
+        vp_try_connect(vp);
+        return 0;
     }
     int n = snprintf(port->path, sizeof(port->path), "%s/%s.sock", port->sw->run_dir, port->name);
     if (n < 0 || (size_t)n >= sizeof(port->path)) {
@@ -161,9 +200,11 @@ static void vp_close(struct sw_port *port)
         vsw_loop_del_fd(port->sw->loop, vp->conn_fd);
         close(vp->conn_fd);
     }
-    vsw_loop_del_fd(port->sw->loop, vp->listen_fd);
-    close(vp->listen_fd);
-    unlink(port->path);
+    if (vp->listen_fd >= 0) {
+        vsw_loop_del_fd(port->sw->loop, vp->listen_fd);
+        close(vp->listen_fd);
+        unlink(port->path); /* ours; a client port's socket belongs to the frontend */
+    }
     vu_dev_destroy(vp->dev); /* the port is already out of every snapshot */
     free(vp);
     port->priv = NULL;
@@ -226,7 +267,7 @@ static const char *vp_state(const struct sw_port *port)
 {
     const struct vhost_port *vp = vp_of(port);
     if (vp->conn_fd < 0)
-        return "listening";
+        return port->mode == VSW_PORT_CLIENT ? "connecting" : "listening";
     return vu_dev_num_queue_pairs(vp->dev) ? "running" : "connected";
 }
 
@@ -240,6 +281,7 @@ const struct port_class port_vhost_class = {
     .n_rxq = vp_n_rxq,
     .rxq_notify = vp_rxq_notify,
     .rxq_has_work = vp_rxq_has_work,
+    .tick = vp_tick,
     .get_stats = vp_get_stats,
     .state = vp_state,
 };

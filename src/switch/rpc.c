@@ -267,12 +267,29 @@ static const char *port_type_name(enum vsw_port_type t)
 
 static json_t *m_port_add(void *ctx, json_t *params, struct rpc_error *err)
 {
-    static const char *const allowed[] = {"bridge", "name", "type", NULL};
+    static const char *const allowed[] = {"bridge", "name", "type", "mode", "path", NULL};
     const char *bridge, *name;
-    struct vsw_port_opts opts = {.type = VSW_PORT_VHOST_USER};
+    struct vsw_port_opts opts = {.type = VSW_PORT_VHOST_USER, .mode = VSW_PORT_SERVER};
     if (check_members(params, allowed, err) || get_name(params, "bridge", true, &bridge, err) ||
         get_name(params, "name", true, &name, err))
         return NULL;
+    json_t *mode = json_object_get(params, "mode"), *path = json_object_get(params, "path");
+    if (mode && (!json_is_string(mode) || (strcmp(json_string_value(mode), "server") != 0 &&
+                                           strcmp(json_string_value(mode), "client") != 0))) {
+        invalid(err, "\"mode\" must be \"server\" or \"client\"");
+        return NULL;
+    }
+    if (mode && strcmp(json_string_value(mode), "client") == 0)
+        opts.mode = VSW_PORT_CLIENT;
+    if (path && !json_is_string(path)) {
+        invalid(err, "\"path\" must be a string");
+        return NULL;
+    }
+    if ((opts.mode == VSW_PORT_CLIENT) != (path != NULL)) {
+        invalid(err, "\"path\" is required in client mode and only there");
+        return NULL;
+    }
+    opts.path = path ? json_string_value(path) : NULL;
     json_t *type = json_object_get(params, "type");
     if (type && !json_is_string(type)) {
         invalid(err, "\"%s\" must be a string", "type");
@@ -314,11 +331,11 @@ static json_t *m_port_del(void *ctx, json_t *params, struct rpc_error *err)
 
 static int port_list_one(const struct vsw_port_info *p, void *arg)
 {
-    static const char *const keys[] = {"name",  "bridge", "type",       "path",
+    static const char *const keys[] = {"name",  "bridge", "type",       "mode", "path",
                                        "state", "index",  "queue_pairs"};
     return append(arg, OBJ(keys, str_or_null(p->name), str_or_null(p->bridge), str_or_null(p->type),
-                           str_or_null(p->path), str_or_null(p->state), json_integer(p->index),
-                           json_integer(p->n_queue_pairs)));
+                           str_or_null(p->mode), str_or_null(p->path), str_or_null(p->state),
+                           json_integer(p->index), json_integer(p->n_queue_pairs)));
 }
 
 static json_t *no_such(struct rpc_error *err, int r, const char *what, const char *name)

@@ -31,6 +31,7 @@ struct sw_port {
     struct vsw *sw;
     void *priv;        /* the port type's state */
     char path[108];    /* vhost-user socket path */
+    enum vsw_port_mode mode;
     struct sw_port *next; /* registry list */
 };
 

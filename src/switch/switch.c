@@ -193,12 +193,15 @@ void sw_pmds_stop(struct vsw *sw)
     }
 }
 
-static void age_tick(void *arg)
+static void second_tick(void *arg)
 {
     struct vsw *sw = arg;
     uint64_t now = vsw_now_ns();
     for (struct sw_bridge *b = sw->bridges; b; b = b->next)
         bridge_fdb_age_sweep(b->fdb, now);
+    for (struct sw_port *p = sw->ports; p; p = p->next)
+        if (p->cls->tick)
+            p->cls->tick(p);
 }
 
 struct vsw *vsw_create(const struct vsw_config *cfg, struct vsw_loop *loop, struct vsw_err *err)
@@ -248,7 +251,7 @@ struct vsw *vsw_create(const struct vsw_config *cfg, struct vsw_loop *loop, stru
         vsw_destroy(sw);
         return NULL;
     }
-    sw->age_timer = vsw_loop_add_timer(loop, 1000, age_tick, sw);
+    sw->age_timer = vsw_loop_add_timer(loop, 1000, second_tick, sw);
     return sw;
 }
 
@@ -439,7 +442,6 @@ static void port_free(struct vsw *sw, struct sw_port *p)
 int vsw_port_add(struct vsw *sw, const char *bridge, const char *name,
                  const struct vsw_port_opts *opts, struct vsw_err *err)
 {
-    (void)opts; /* vhost-user is the only type so far */
     struct sw_bridge *b = br_find(sw, bridge ? bridge : "");
     if (!b) {
         set_err(err, "no bridge %s", bridge ? bridge : "");
@@ -462,6 +464,23 @@ int vsw_port_add(struct vsw *sw, const char *bridge, const char *name,
         return -ENOSPC;
     }
     snprintf(p->name, sizeof(p->name), "%s", name);
+    p->mode = opts ? opts->mode : VSW_PORT_SERVER;
+    if (p->mode == VSW_PORT_CLIENT) {
+        const char *path = opts->path;
+        if (!path || path[0] != '/' || strlen(path) >= sizeof(p->path)) {
+            set_err(err, "client mode needs an absolute socket path shorter than %zu bytes",
+                    sizeof(p->path));
+            free(p);
+            return -EINVAL;
+        }
+        for (struct sw_port *o = sw->ports; o; o = o->next)
+            if (strcmp(o->path, path) == 0) {
+                set_err(err, "port %s already uses %s", o->name, path);
+                free(p);
+                return -EEXIST;
+            }
+        snprintf(p->path, sizeof(p->path), "%s", path);
+    }
     p->br = b;
     p->sw = sw;
     p->cls = &port_vhost_class;
@@ -503,6 +522,7 @@ static void port_info(const struct sw_port *p, struct vsw_port_info *out)
     out->bridge = p->br->name;
     out->type = p->cls->type;
     out->path = p->path;
+    out->mode = p->mode == VSW_PORT_CLIENT ? "client" : "server";
     out->state = p->cls->state(p);
     out->index = p->index;
     out->n_queue_pairs = p->cls->n_rxq(p);

@@ -61,8 +61,15 @@ int vsw_br_foreach(struct vsw *sw, int (*fn)(const struct vsw_br_info *, void *)
 /* ---- ports ---- */
 enum vsw_port_type { VSW_PORT_VHOST_USER };
 
+enum vsw_port_mode {
+    VSW_PORT_SERVER, /* vswitchd listens on run_dir/NAME.sock */
+    VSW_PORT_CLIENT, /* vswitchd connects to `path` and reconnects when it goes away */
+};
+
 struct vsw_port_opts {
     enum vsw_port_type type;
+    enum vsw_port_mode mode;
+    const char *path; /* client mode: the frontend's server socket */
 };
 
 struct vsw_port_stats {
@@ -78,13 +85,15 @@ struct vsw_port_info {
     const char *bridge;
     const char *type;   /* "vhost-user" */
     const char *path;   /* socket path */
-    const char *state;  /* "listening", "connected", "running" */
+    const char *mode;   /* "server" or "client" */
+    const char *state;  /* "listening", "connecting", "connected", "running" */
     uint32_t index;     /* switch port index (as in the FDB) */
     uint16_t n_queue_pairs;
     struct vsw_port_stats stats;
 };
 
-/* Add a port. For vhost-user, the socket path is run_dir/NAME.sock. */
+/* Add a port. For a vhost-user server port the socket path is run_dir/NAME.sock; a client
+ * port connects to opts->path (absolute) and retries every second until it can. */
 int vsw_port_add(struct vsw *sw, const char *bridge, const char *name,
                  const struct vsw_port_opts *opts, struct vsw_err *err);
 int vsw_port_del(struct vsw *sw, const char *name, struct vsw_err *err);

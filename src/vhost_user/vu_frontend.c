@@ -821,8 +821,7 @@ static int tx_place(struct vuf_dev *f, const void *frame, uint32_t len)
     return 0;
 }
 
-int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t *lens,
-                   unsigned n)
+int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t *lens, unsigned n)
 {
     struct vuf_ring *r = &f->tx;
     uint16_t old = r->avail_idx;
@@ -910,8 +909,7 @@ static void rx_skip_bad(struct vuf_dev *f)
     VLOG_RL(WARN, "vuf", "RX used entry (id %u, len %u) is malformed", e.id, e.len);
 }
 
-int vuf_recv_burst(struct vuf_dev *f, void *const *bufs, uint32_t cap, uint32_t *lens,
-                   unsigned n)
+int vuf_recv_burst(struct vuf_dev *f, void *const *bufs, uint32_t cap, uint32_t *lens, unsigned n)
 {
     struct vuf_ring *r = &f->rx;
     uint16_t old = r->avail_idx;

@@ -39,8 +39,10 @@ bool vmm_bus_access(struct vmm_bus *b, const char *what, uint64_t addr, uint8_t 
             return true;
         }
     }
-    VLOG_RL(DEBUG, VMM_MODULE, "unclaimed %s %s at %#llx len %u", what,
-            is_write ? "write" : "read", (unsigned long long)addr, len);
+    /* Port 0x80 is the POST/delay port Linux writes all the time: not worth a line. */
+    if (!(what[0] == 'p' && addr == 0x80))
+        VLOG_RL(INFO, VMM_MODULE, "unclaimed %s %s at %#llx len %u (ignored)", what,
+                is_write ? "write" : "read", (unsigned long long)addr, len);
     if (!is_write)
         memset(data, 0xff, len);
     return false;

@@ -179,6 +179,7 @@ static void port_info(const struct fake_port *p, struct vsw_port_info *out)
     *out = (struct vsw_port_info){.name = p->name,
                                   .bridge = p->bridge,
                                   .type = "vhost-user",
+                                  .mode = "server",
                                   .path = p->path,
                                   .state = "listening",
                                   .index = p->index,
@@ -355,11 +356,16 @@ static const struct rpc_case rpc_cases[] = {
     {"port-add", "{\"name\":\"vm3\"}", RPC_INVALID_PARAMS, NULL},
     {"port-add", "{\"bridge\":\"br0\"}", RPC_INVALID_PARAMS, NULL},
     {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm 3\"}", RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm3\",\"mode\":\"client\"}", RPC_INVALID_PARAMS,
+     NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm3\",\"path\":\"/x\"}", RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm3\",\"mode\":\"sideways\"}", RPC_INVALID_PARAMS,
+     NULL},
     {"port-list", "{\"bridge\":\"br0\"}", 0,
-     "[{\"name\":\"vm1\",\"bridge\":\"br0\",\"type\":\"vhost-user\","
+     "[{\"name\":\"vm1\",\"bridge\":\"br0\",\"type\":\"vhost-user\",\"mode\":\"server\","
      "\"path\":\"/run/vswitch/vm1.sock\",\"state\":\"listening\",\"index\":0,"
      "\"queue_pairs\":1},"
-     "{\"name\":\"vm2\",\"bridge\":\"br0\",\"type\":\"vhost-user\","
+     "{\"name\":\"vm2\",\"bridge\":\"br0\",\"type\":\"vhost-user\",\"mode\":\"server\","
      "\"path\":\"/run/vswitch/vm2.sock\",\"state\":\"listening\",\"index\":1,"
      "\"queue_pairs\":1}]"},
     {"port-list", "{\"bridge\":\"nope\"}", RPC_FAILED, "ENOENT"},
@@ -599,9 +605,9 @@ static void test_ctl_commands(void **state)
            "BRIDGE  PORTS  AGE  MAX_MACS  MACS  LEARNED  MOVED  AGED  FULL\n"
            "br0         2  60s       100     2        5      1     2     0\n",
            "");
-    expect(e, "port-list", 0, "PORT  BRIDGE  TYPE        STATE      INDEX  QUEUES  PATH\n", "");
+    expect(e, "port-list", 0, "PORT  BRIDGE  TYPE        MODE    STATE      INDEX  QUEUES  PATH\n", "");
     expect(e, "port-list br0", 0,
-           "vm2   br0     vhost-user  listening      1       1  /run/vswitch/vm2.sock\n", "");
+           "vm2   br0     vhost-user  server  listening      1       1  /run/vswitch/vm2.sock\n", "");
     expect(e, "port-list nope", 1, "", "no such bridge \"nope\" (ENOENT)");
     expect(e, "fdb-show br0", 0,
            "PORT  MAC                TYPE     AGE\n"
