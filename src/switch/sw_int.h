@@ -103,7 +103,13 @@ struct vsw {
     struct sw_bridge *bridges;
     uint32_t next_index;
     int age_timer;
+    char state_path[PATH_MAX / 2]; /* empty: no persistence */
+    bool state_loading;
 };
+
+/* Persistence (state.c): save after every configuration change; load once at start. */
+void sw_state_save(struct vsw *sw);
+int sw_state_load(struct vsw *sw);
 
 /* Rebuild the snapshot from the registry and publish it; waits for the PMDs to let go of the
  * old one before freeing it. */

@@ -252,6 +252,10 @@ struct vsw *vsw_create(const struct vsw_config *cfg, struct vsw_loop *loop, stru
         return NULL;
     }
     sw->age_timer = vsw_loop_add_timer(loop, 1000, second_tick, sw);
+    if (cfg->state_path) {
+        snprintf(sw->state_path, sizeof(sw->state_path), "%s", cfg->state_path);
+        sw_state_load(sw); /* a bad file is reported and set aside; we start empty */
+    }
     return sw;
 }
 
@@ -320,6 +324,7 @@ int vsw_br_add(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
     *tail = b;
     sw_publish(sw);
     VLOG(INFO, MOD, "bridge %s added (age %us, max %u MACs)", name, b->age_sec, b->max_macs);
+    sw_state_save(sw);
     return 0;
 }
 
@@ -353,6 +358,7 @@ int vsw_br_set(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
         b->age_sec = opts->age_sec;
         bridge_fdb_set_age(b->fdb, (uint64_t)opts->age_sec * 1000000000ull);
     }
+    sw_state_save(sw);
     return 0;
 }
 
@@ -389,6 +395,7 @@ int vsw_br_del(struct vsw *sw, const char *name, bool force, struct vsw_err *err
     bridge_fdb_destroy(b->fdb);
     VLOG(INFO, MOD, "bridge %s deleted", b->name);
     free(b);
+    sw_state_save(sw);
     return 0;
 }
 
@@ -494,6 +501,7 @@ int vsw_port_add(struct vsw *sw, const char *bridge, const char *name,
     b->n_ports++;
     sw_publish(sw);
     VLOG(INFO, MOD, "port %s added to %s (%s %s)", name, b->name, p->cls->type, p->path);
+    sw_state_save(sw);
     return 0;
 }
 
@@ -512,6 +520,7 @@ int vsw_port_del(struct vsw *sw, const char *name, struct vsw_err *err)
     sw_publish(sw); /* after this no PMD can reach the port */
     VLOG(INFO, MOD, "port %s deleted", p->name);
     port_free(sw, p);
+    sw_state_save(sw);
     return 0;
 }
 
@@ -608,6 +617,8 @@ int vsw_fdb_add(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, c
         set_err(err, "the MAC table of %s is full (%u entries)", b->name, b->max_macs);
     else if (rc < 0)
         set_err(err, "cannot add the entry: %s", strerror(-rc));
+    if (rc == 0)
+        sw_state_save(sw);
     return rc;
 }
 
@@ -623,6 +634,8 @@ int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac,
     int rc = bridge_fdb_del(b->fdb, mac);
     if (rc == -ENOENT)
         set_err(err, "%s is not in the MAC table of %s", vsw_mac_format(mac, buf), b->name);
+    if (rc == 0)
+        sw_state_save(sw);
     return rc;
 }
 

@@ -31,6 +31,8 @@ struct vsw_config {
     const int *pmd_cores;  /* CPU of each PMD, or NULL to leave unpinned */
     bool pmd_no_sleep;     /* busy-poll even when idle (default: sleep on kicks when idle) */
     uint64_t idle_sleep_us; /* idle time before a PMD sleeps (default 200 us) */
+    const char *state_path; /* configuration file, loaded at start and rewritten on every
+                               change; NULL: no persistence */
 };
 
 struct vsw *vsw_create(const struct vsw_config *cfg, struct vsw_loop *loop, struct vsw_err *err);

@@ -37,6 +37,9 @@ static void usage(FILE *f)
             "                        after --idle-us of no traffic)\n"
             "  --idle-us N           idle time before a PMD sleeps (default 200)\n"
             "  --bridge NAME         create this bridge at start (may repeat)\n"
+            "  --state FILE|none     configuration kept across restarts (default\n"
+            "                        /var/lib/vswitch/state.json, or RUN_DIR/state.json when\n"
+            "                        --run-dir is given)\n"
             "  --log-level LEVEL     err, warn, info (default) or debug\n"
             "  --version, --help\n");
 }
@@ -70,9 +73,12 @@ int main(int argc, char **argv)
         {"pmds", required_argument, NULL, 'p'},      {"pmd-cores", required_argument, NULL, 'C'},
         {"no-sleep", no_argument, NULL, 'n'},        {"idle-us", required_argument, NULL, 'i'},
         {"bridge", required_argument, NULL, 'b'},    {"log-level", required_argument, NULL, 'l'},
+        {"state", required_argument, NULL, 's'},
         {"version", no_argument, NULL, 'V'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *ctl_path = NULL;
+    const char *state_opt = NULL;
+    bool run_dir_given = false;
     const char *bridges[16];
     unsigned n_bridges = 0;
     static int cores[64];
@@ -87,6 +93,7 @@ int main(int argc, char **argv)
             break;
         case 'r':
             cfg.run_dir = optarg;
+            run_dir_given = true;
             break;
         case 'p':
             cfg.n_pmds = parse_uint(optarg, "PMD count", 64);
@@ -113,6 +120,9 @@ int main(int argc, char **argv)
             break;
         case 'i':
             cfg.idle_sleep_us = parse_uint(optarg, "idle time", 10000000);
+            break;
+        case 's':
+            state_opt = optarg;
             break;
         case 'b':
             if (n_bridges == ARRAY_SIZE(bridges))
@@ -149,6 +159,19 @@ int main(int argc, char **argv)
         ctl_path = default_ctl;
     }
 
+    char state_buf[4096];
+    if (state_opt && strcmp(state_opt, "none") == 0) {
+        cfg.state_path = NULL;
+    } else if (state_opt) {
+        cfg.state_path = state_opt;
+    } else if (run_dir_given) {
+        snprintf(state_buf, sizeof(state_buf), "%s/state.json", cfg.run_dir);
+        cfg.state_path = state_buf;
+    } else {
+        mkdir("/var/lib/vswitch", 0755);
+        cfg.state_path = "/var/lib/vswitch/state.json";
+    }
+
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -161,9 +184,11 @@ int main(int argc, char **argv)
     struct vsw *sw = vsw_create(&cfg, main_loop, &err);
     if (!sw)
         die("%s", err.msg);
-    for (unsigned i = 0; i < n_bridges; i++)
-        if (vsw_br_add(sw, bridges[i], NULL, &err) < 0)
+    for (unsigned i = 0; i < n_bridges; i++) {
+        int rc = vsw_br_add(sw, bridges[i], NULL, &err);
+        if (rc < 0 && rc != -EEXIST) /* restored from the state file: fine */
             die("--bridge %s: %s", bridges[i], err.msg);
+    }
 
     size_t n_methods;
     const struct rpc_method *methods = vsw_rpc_methods(&n_methods);

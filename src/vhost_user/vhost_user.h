@@ -164,10 +164,8 @@ unsigned vuf_tx_pending(struct vuf_dev *f);
  * when the next used entry is malformed (it is consumed; frames before it are returned by the
  * call before).
  */
-int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t *lens,
-                   unsigned n);
-int vuf_recv_burst(struct vuf_dev *f, void *const *bufs, uint32_t cap, uint32_t *lens,
-                   unsigned n);
+int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t *lens, unsigned n);
+int vuf_recv_burst(struct vuf_dev *f, void *const *bufs, uint32_t cap, uint32_t *lens, unsigned n);
 
 /* Raw access for hostile-guest tests: the TX ring's descriptor table, its size, and the
  * guest-physical base and size of guest memory. */

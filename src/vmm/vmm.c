@@ -1,0 +1,352 @@
+/*
+ * The machine: KVM VM with in-kernel irqchip and PIT, memory, vCPUs, devices, boot. The main
+ * thread builds it, starts the vCPU threads, then waits in poll() for a stop request (a guest
+ * power-off or reset from a vCPU, or SIGINT/SIGTERM through a signalfd) and watches the
+ * vhost-user connections; then it stops the vCPUs and tears down in reverse order.
+ */
+#include "vmm.h"
+#include "vmm_int.h"
+#include "virtio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VMM_TSS_ADDR      0xfffbd000ull
+#define VMM_IDMAP_ADDR    0xfffbc000ull
+#define VMM_MAX_IMAGE     (256u << 20)
+#define VMM_CPUID_ENTRIES 256
+
+void vmm_request_exit(struct vmm *vm, enum vmm_exit_kind kind, int status)
+{
+    int expected = VMM_EXIT_NONE;
+    if (__atomic_compare_exchange_n(&vm->exit_kind, &expected, (int)kind, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        vm->exit_status = status;
+        uint64_t one = 1;
+        if (write(vm->stopfd, &one, sizeof(one)) < 0) {
+            /* The counter cannot overflow with one write; nothing else can fail here. */
+        }
+    }
+}
+
+bool vmm_stopping(const struct vmm *vm)
+{
+    return __atomic_load_n(&vm->exit_kind, __ATOMIC_ACQUIRE) != VMM_EXIT_NONE;
+}
+
+static int check_cap(int fd, int cap, const char *name)
+{
+    if (ioctl(fd, KVM_CHECK_EXTENSION, cap) <= 0) {
+        VLOG(ERR, VMM_MODULE, "KVM lacks %s", name);
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+static int vm_create(struct vmm *vm, const struct vmm_config *cfg)
+{
+    int rc;
+    vm->kvmfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (vm->kvmfd < 0) {
+        rc = -errno;
+        VLOG(ERR, VMM_MODULE, "/dev/kvm: %s", strerror(errno));
+        return rc;
+    }
+    if (ioctl(vm->kvmfd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+        VLOG(ERR, VMM_MODULE, "unexpected KVM API version");
+        return -ENOTSUP;
+    }
+    if ((rc = check_cap(vm->kvmfd, KVM_CAP_IRQCHIP, "irqchip")) < 0 ||
+        (rc = check_cap(vm->kvmfd, KVM_CAP_PIT2, "PIT2")) < 0 ||
+        (rc = check_cap(vm->kvmfd, KVM_CAP_IOEVENTFD, "ioeventfd")) < 0 ||
+        (rc = check_cap(vm->kvmfd, KVM_CAP_IRQFD, "irqfd")) < 0 ||
+        (rc = check_cap(vm->kvmfd, KVM_CAP_USER_MEMORY, "user memory")) < 0 ||
+        (rc = check_cap(vm->kvmfd, KVM_CAP_IMMEDIATE_EXIT, "immediate exit")) < 0)
+        return rc;
+    vm->vmfd = ioctl(vm->kvmfd, KVM_CREATE_VM, 0);
+    if (vm->vmfd < 0) {
+        rc = -errno;
+        VLOG(ERR, VMM_MODULE, "KVM_CREATE_VM: %s", strerror(errno));
+        return rc;
+    }
+    if (ioctl(vm->vmfd, KVM_SET_TSS_ADDR, (unsigned long)VMM_TSS_ADDR) < 0) {
+        rc = -errno;
+        VLOG(ERR, VMM_MODULE, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+        return rc;
+    }
+    uint64_t idmap = VMM_IDMAP_ADDR;
+    if (ioctl(vm->vmfd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+        VLOG(DEBUG, VMM_MODULE, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+    if (ioctl(vm->vmfd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        rc = -errno;
+        VLOG(ERR, VMM_MODULE, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+        return rc;
+    }
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+    if (ioctl(vm->vmfd, KVM_CREATE_PIT2, &pit) < 0) {
+        rc = -errno;
+        VLOG(ERR, VMM_MODULE, "KVM_CREATE_PIT2: %s", strerror(errno));
+        return rc;
+    }
+    if ((rc = vmm_mem_init(&vm->mem, cfg->mem_size)) < 0) {
+        VLOG(ERR, VMM_MODULE, "guest memory of %llu bytes: %s",
+             (unsigned long long)cfg->mem_size, strerror(-rc));
+        return rc;
+    }
+    if ((rc = vmm_mem_register(&vm->mem, vm->vmfd)) < 0) {
+        VLOG(ERR, VMM_MODULE, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
+        return rc;
+    }
+    vm->cpuid = calloc(1, sizeof(*vm->cpuid) + VMM_CPUID_ENTRIES * sizeof(vm->cpuid->entries[0]));
+    if (!vm->cpuid)
+        return -ENOMEM;
+    vm->cpuid->nent = VMM_CPUID_ENTRIES;
+    if (ioctl(vm->kvmfd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0) {
+        rc = -errno;
+        VLOG(ERR, VMM_MODULE, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+        return rc;
+    }
+    vm->ncpus = cfg->cpus;
+    for (unsigned i = 0; i < vm->ncpus; i++) {
+        if ((rc = vmm_vcpu_init(vm, &vm->cpus[i], i)) < 0) {
+            VLOG(ERR, VMM_MODULE, "vcpu%u: %s", i, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        (uint64_t)st.st_size > VMM_MAX_IMAGE) {
+        close(fd);
+        return -EINVAL;
+    }
+    uint8_t *buf = malloc((size_t)st.st_size);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        free(buf);
+        return buf ? -EIO : -ENOMEM;
+    }
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+static int boot_raw(struct vmm *vm, const struct vmm_config *cfg, const char *cmdline)
+{
+    uint8_t *img;
+    size_t len;
+    struct vmm_elf_image elf;
+    int rc = read_file(cfg->kernel, &img, &len);
+    if (rc < 0) {
+        VLOG(ERR, VMM_MODULE, "%s: %s", cfg->kernel, strerror(-rc));
+        return rc;
+    }
+    rc = vmm_elf_load(&vm->mem, img, len, VMM_RAW_LOAD_MIN, &elf);
+    free(img);
+    if (rc < 0) {
+        VLOG(ERR, VMM_MODULE, "%s: cannot load: %s", cfg->kernel, strerror(-rc));
+        return rc;
+    }
+    if ((rc = vmm_raw_build_tables(&vm->mem)) < 0 ||
+        (rc = vmm_raw_put_cmdline(&vm->mem, cmdline)) < 0) {
+        VLOG(ERR, VMM_MODULE, "raw boot set-up: %s", strerror(-rc));
+        return rc;
+    }
+    struct vmm_boot_regs regs = {
+        .rip = elf.entry,
+        .rsp = VMM_RAW_STACK_TOP,
+        .rdi = VMM_RAW_CMDLINE,
+        .rsi = vm->mem.size,
+        .long_mode = true,
+    };
+    /* Only the BSP runs the test guest; the others wait in their reset state (no SIPI). */
+    return vmm_vcpu_setup_boot(&vm->cpus[0], &regs);
+}
+
+/* The guest's command line: the user's, then what the VMM knows (devices, TSC rate). */
+static int build_cmdline(struct vmm *vm, const struct vmm_config *cfg, unsigned ndev, char *buf,
+                         size_t cap)
+{
+    size_t n = 0;
+    int w = snprintf(buf, cap, "%s", cfg->cmdline ? cfg->cmdline : "");
+    if (w < 0 || (size_t)w >= cap)
+        return -E2BIG;
+    n = (size_t)w;
+    for (unsigned i = 0; i < ndev; i++) {
+        w = snprintf(buf + n, cap - n, "%svirtio_mmio.device=4K@%#llx:%u", n ? " " : "",
+                     (unsigned long long)(VMM_MMIO_BASE + i * VMM_MMIO_STRIDE),
+                     VMM_MMIO_GSI_BASE + i);
+        if (w < 0 || (size_t)w >= cap - n)
+            return -E2BIG;
+        n += (size_t)w;
+    }
+    int khz = ioctl(vm->cpus[0].fd, KVM_GET_TSC_KHZ, 0);
+    if (khz > 0) {
+        w = snprintf(buf + n, cap - n, "%stsc_khz=%d", n ? " " : "", khz);
+        if (w < 0 || (size_t)w >= cap - n)
+            return -E2BIG;
+    }
+    return 0;
+}
+
+static int wait_for_stop(struct vmm *vm, int sigfd, struct vmm_net **nets, unsigned nnets)
+{
+    for (;;) {
+        struct pollfd p[2 + VMM_MAX_NETS];
+        unsigned n = 0;
+        p[n++] = (struct pollfd){.fd = vm->stopfd, .events = POLLIN};
+        p[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+        for (unsigned i = 0; i < nnets; i++)
+            p[n++] = (struct pollfd){.fd = vmm_net_pollfd(nets[i]), .events = POLLIN};
+        int r = poll(p, n, 1000);
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        if (p[0].revents)
+            return 0;
+        if (p[1].revents) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+                VLOG(INFO, VMM_MODULE, "signal %u: stopping the VM", si.ssi_signo);
+                vmm_request_exit(vm, VMM_EXIT_POWEROFF, 0);
+                return 0;
+            }
+        }
+        for (unsigned i = 0; i < nnets; i++) {
+            if (p[2 + i].revents || r == 0)
+                vmm_net_poll(nets[i]);
+        }
+    }
+}
+
+int vmm_run(const struct vmm_config *cfg)
+{
+    struct vmm *vm = calloc(1, sizeof(*vm));
+    struct vmm_serial *serial = NULL;
+    struct vmm_net *nets[VMM_MAX_NETS] = {0};
+    struct virtio_mmio *mmio[VMM_MAX_NETS] = {0};
+    char *cmdline = malloc(VMM_RAW_CMDLINE_MAX);
+    int status = VMM_STATUS_ERROR;
+    int sigfd = -1;
+    int rc;
+
+    if (!vm || !cmdline)
+        goto out;
+    vm->kvmfd = vm->vmfd = vm->stopfd = -1;
+    vm->mem.memfd = -1;
+    if (cfg->nnets > VMM_MAX_NETS || cfg->cpus == 0 || cfg->cpus > VMM_MAX_CPUS)
+        goto out;
+
+    /* Signals go to the signalfd; vCPU threads inherit the mask (they unblock only SIGUSR1). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    sigdelset(&set, SIGUSR1);
+    sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+    vm->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sigfd < 0 || vm->stopfd < 0)
+        goto out;
+
+    if ((rc = vm_create(vm, cfg)) < 0)
+        goto out;
+    if (!(serial = vmm_serial_create(vm, STDOUT_FILENO)) || vmm_power_init(vm) < 0)
+        goto out;
+
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        nets[i] = vmm_net_create(vm, &cfg->nets[i], cfg->ctl_socket, i);
+        if (!nets[i])
+            goto out;
+        mmio[i] = virtio_mmio_create(vm, VMM_MMIO_BASE + i * VMM_MMIO_STRIDE,
+                                     VMM_MMIO_GSI_BASE + i, vmm_net_virtio(nets[i]));
+        if (!mmio[i])
+            goto out;
+    }
+
+    if (build_cmdline(vm, cfg, cfg->nnets, cmdline, VMM_RAW_CMDLINE_MAX) < 0) {
+        VLOG(ERR, VMM_MODULE, "command line too long");
+        goto out;
+    }
+    if (boot_raw(vm, cfg, cmdline) < 0)
+        goto out;
+
+    for (unsigned i = 0; i < vm->ncpus; i++) {
+        if ((rc = vmm_vcpu_start(&vm->cpus[i])) < 0) {
+            VLOG(ERR, VMM_MODULE, "vcpu%u thread: %s", i, strerror(-rc));
+            vmm_request_exit(vm, VMM_EXIT_ERROR, 0);
+            break;
+        }
+    }
+    wait_for_stop(vm, sigfd, nets, cfg->nnets);
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        vmm_vcpu_kick(&vm->cpus[i]);
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        vmm_vcpu_join(&vm->cpus[i]);
+
+    switch (vm->exit_kind) {
+    case VMM_EXIT_POWEROFF:
+        status = vm->exit_status;
+        break;
+    case VMM_EXIT_RESET:
+        VLOG(INFO, VMM_MODULE, "guest reset: exiting (restart it from outside)");
+        status = 0;
+        break;
+    default:
+        status = VMM_STATUS_ERROR;
+        break;
+    }
+
+out:
+    if (vm) {
+        /* Devices first (their ports go away in vswitchd), then the machine. */
+        for (unsigned i = 0; i < VMM_MAX_NETS; i++) {
+            virtio_mmio_destroy(mmio[i]);
+            vmm_net_destroy(nets[i]);
+        }
+        vmm_serial_destroy(serial);
+        for (unsigned i = 0; i < vm->ncpus; i++)
+            vmm_vcpu_fini(&vm->cpus[i]);
+        vmm_mem_fini(&vm->mem);
+        free(vm->cpuid);
+        if (vm->vmfd >= 0)
+            close(vm->vmfd);
+        if (vm->kvmfd >= 0)
+            close(vm->kvmfd);
+        if (vm->stopfd >= 0)
+            close(vm->stopfd);
+    }
+    if (sigfd >= 0)
+        close(sigfd);
+    free(cmdline);
+    free(vm);
+    return status;
+}

@@ -1,0 +1,292 @@
+/*
+ * Integration: L2 switching through the real vswitchd. Three simulated guests A, B, C on
+ * bridge br0 (ports a, b, c), configured with vswitchctl: flooding of broadcast and unknown
+ * unicast (never back to the sender), learning, unicast to a learned MAC reaching only its
+ * port, the FDB and the counters as vswitchctl shows them, isolation of two bridges, port-del
+ * (port, socket and FDB entries gone), and a MAC moving between ports.
+ *
+ * Every test has its own daemon and temporary run dir. Frames are checked byte for byte;
+ * "nothing arrives" is watched for ITEST_NONE_MS at the end of each step sequence, so a
+ * frame delivered where it must not be is still queued and caught then.
+ */
+#include "itest.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+enum { A, B, C, D, E, N_GUESTS };
+
+struct fx {
+    struct itest_daemon d;
+    struct vuf_dev *g[N_GUESTS];
+    struct vsw_mac mac[N_GUESTS];
+};
+
+static const char *const names[N_GUESTS] = {"A", "B", "C", "D", "E"};
+static const char *const ports[N_GUESTS] = {"a", "b", "c", "d", "e"};
+static const struct vsw_mac bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    *state = f;
+    for (int i = 0; i < N_GUESTS; i++)
+        f->mac[i] = itest_mac((uint8_t)(0x0a + i));
+    itest_daemon_start(&f->d, NULL);
+    itest_ctl_ok(&f->d, "br-add", "br0", NULL);
+    for (int i = A; i <= C; i++) {
+        itest_ctl_ok(&f->d, "port-add", "br0", ports[i], NULL);
+        f->g[i] = itest_guest(&f->d, ports[i]);
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 0; i < N_GUESTS; i++)
+        vuf_close(f->g[i]);
+    int rc = itest_daemon_stop(&f->d);
+    free(f);
+    return rc;
+}
+
+static void none(struct fx *f, int first, int last)
+{
+    struct vuf_dev *gs[N_GUESTS];
+    const char *ns[N_GUESTS];
+    size_t n = 0;
+    for (int i = first; i <= last; i++)
+        if (f->g[i]) {
+            gs[n] = f->g[i];
+            ns[n++] = names[i];
+        }
+    itest_expect_none(gs, ns, n);
+}
+
+static void put(struct fx *f, int from, const struct vsw_mac *dst, uint32_t seq, size_t len)
+{
+    itest_send_frame(f->g[from], dst, &f->mac[from], seq, len);
+}
+
+/* `to` receives the frame `from` sent with put(). */
+static void got(struct fx *f, int to, int from, const struct vsw_mac *dst, uint32_t seq,
+                size_t len)
+{
+    itest_expect_frame(f->g[to], names[to], dst, &f->mac[from], seq, len);
+}
+
+static void assert_stats(struct fx *f, const char *port, uint64_t rx_pkts, uint64_t rx_bytes,
+                         uint64_t tx_pkts, uint64_t tx_bytes)
+{
+    json_t *s = itest_port_stats(&f->d, port);
+    assert_int_equal(itest_u64(s, "rx_packets"), rx_pkts);
+    assert_int_equal(itest_u64(s, "rx_bytes"), rx_bytes);
+    assert_int_equal(itest_u64(s, "tx_packets"), tx_pkts);
+    assert_int_equal(itest_u64(s, "tx_bytes"), tx_bytes);
+    assert_int_equal(itest_u64(s, "msg_errors"), 0);
+    assert_int_equal(itest_u64(s, "queue_errors"), 0);
+    assert_int_equal(json_object_size(json_object_get(s, "drops")), 0);
+    json_decref(s);
+}
+
+static const char *mac_of(struct fx *f, int g)
+{
+    return itest_mac_str(&f->mac[g]);
+}
+
+/* Broadcast and unknown unicast flood to everyone but the sender; learned unicast does not. */
+static void test_flood_learn_stats(void **state)
+{
+    struct fx *f = *state;
+    const struct vsw_mac unknown = itest_mac(0x99);
+
+    put(f, A, &bcast, 1, 60);
+    got(f, B, A, &bcast, 1, 60);
+    got(f, C, A, &bcast, 1, 60);
+
+    put(f, A, &unknown, 2, 1514);
+    got(f, B, A, &unknown, 2, 1514);
+    got(f, C, A, &unknown, 2, 1514);
+
+    /* A is known now: B's reply goes to A alone. */
+    put(f, B, &f->mac[A], 3, 100);
+    got(f, A, B, &f->mac[A], 3, 100);
+
+    /* B is known now: A's unicast to B reaches only B, also when it spans RX buffers. */
+    put(f, A, &f->mac[B], 4, 200);
+    put(f, A, &f->mac[B], 5, 9000);
+    got(f, B, A, &f->mac[B], 4, 200);
+    got(f, B, A, &f->mac[B], 5, 9000);
+    none(f, A, C);
+
+    assert_string_equal(itest_fdb_port(&f->d, "br0", mac_of(f, A), 2), "a");
+    assert_string_equal(itest_fdb_port(&f->d, "br0", mac_of(f, B), 2), "b");
+    assert_null(itest_fdb_port(&f->d, "br0", itest_mac_str(&unknown), 2));
+    assert_null(itest_fdb_port(&f->d, "br0", mac_of(f, C), 2));
+
+    /* rx: from the guest into the switch; tx: from the switch to the guest. */
+    assert_stats(f, "a", 4, 60 + 1514 + 200 + 9000, 1, 100);
+    assert_stats(f, "b", 1, 100, 4, 60 + 1514 + 200 + 9000);
+    assert_stats(f, "c", 0, 0, 2, 60 + 1514);
+
+    json_t *all = itest_ctl_json(&f->d, "stats", NULL);
+    assert_int_equal(json_array_size(json_object_get(all, "ports")), 3);
+    json_t *pmds = json_object_get(all, "pmds"), *p;
+    size_t i;
+    uint64_t pkts = 0;
+    assert_int_equal(json_array_size(pmds), 1);
+    json_array_foreach(pmds, i, p)
+    {
+        pkts += itest_u64(p, "packets");
+        assert_int_equal(itest_u64(p, "rxqs"), 3);
+        assert_int_equal(json_object_size(json_object_get(p, "drops")), 0);
+    }
+    assert_int_equal(pkts, 5);
+    json_decref(all);
+
+    json_t *br = itest_br_info(&f->d, "br0");
+    assert_int_equal(itest_u64(br, "ports"), 3);
+    assert_int_equal(itest_u64(br, "fdb_entries"), 2);
+    assert_int_equal(itest_u64(br, "learned"), 2);
+    assert_int_equal(itest_u64(br, "moved"), 0);
+    assert_int_equal(itest_u64(br, "full"), 0);
+    json_decref(br);
+}
+
+/* Nothing crosses from one bridge to another: not floods, not unicast to a MAC learned there. */
+static void test_bridges_isolated(void **state)
+{
+    struct fx *f = *state;
+    itest_ctl_ok(&f->d, "br-add", "br1", NULL);
+    for (int i = D; i <= E; i++) {
+        itest_ctl_ok(&f->d, "port-add", "br1", ports[i], NULL);
+        f->g[i] = itest_guest(&f->d, ports[i]);
+    }
+
+    put(f, A, &bcast, 1, 64);
+    got(f, B, A, &bcast, 1, 64);
+    got(f, C, A, &bcast, 1, 64);
+    put(f, D, &bcast, 2, 64);
+    got(f, E, D, &bcast, 2, 64);
+    put(f, E, &bcast, 3, 64);
+    got(f, D, E, &bcast, 3, 64);
+    /* E is known on br1 only: on br0 its MAC is unknown unicast and floods br0. */
+    put(f, A, &f->mac[E], 4, 64);
+    got(f, B, A, &f->mac[E], 4, 64);
+    got(f, C, A, &f->mac[E], 4, 64);
+    none(f, A, E);
+
+    assert_string_equal(itest_fdb_port(&f->d, "br0", mac_of(f, A), 1), "a");
+    assert_null(itest_fdb_port(&f->d, "br0", mac_of(f, E), 1));
+    assert_string_equal(itest_fdb_port(&f->d, "br1", mac_of(f, D), 2), "d");
+    assert_string_equal(itest_fdb_port(&f->d, "br1", mac_of(f, E), 2), "e");
+    assert_stats(f, "d", 1, 64, 1, 64);
+    assert_stats(f, "e", 1, 64, 1, 64);
+    assert_stats(f, "a", 2, 128, 0, 0);
+}
+
+/* port-del removes the port, its socket and its FDB entries; the name can be added again. */
+static void test_port_del(void **state)
+{
+    struct fx *f = *state;
+    char path[160];
+    struct stat st;
+    struct itest_run r;
+
+    put(f, A, &bcast, 1, 64);
+    got(f, B, A, &bcast, 1, 64);
+    got(f, C, A, &bcast, 1, 64);
+    put(f, B, &f->mac[A], 2, 64);
+    got(f, A, B, &f->mac[A], 2, 64);
+    assert_string_equal(itest_fdb_port(&f->d, "br0", mac_of(f, B), 2), "b");
+
+    itest_ctl_ok(&f->d, "port-del", "b", NULL);
+    assert_null(itest_fdb_port(&f->d, "br0", mac_of(f, B), 1));
+    assert_string_equal(itest_fdb_port(&f->d, "br0", mac_of(f, A), 1), "a");
+    itest_port_path(&f->d, "b", path, sizeof(path));
+    assert_int_equal(stat(path, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    char state_b[32];
+    itest_port_state(&f->d, "b", state_b, sizeof(state_b));
+    assert_string_equal(state_b, "");
+    assert_int_equal(itest_ctl(&f->d, &r, "stats", "b", NULL), 1);
+    assert_non_null(strstr(r.err, "ENOENT"));
+    itest_run_free(&r);
+    json_t *br = itest_br_info(&f->d, "br0");
+    assert_int_equal(itest_u64(br, "ports"), 2);
+    json_decref(br);
+
+    /* B's MAC is unknown again: A's frame to it floods to C, the only other port. */
+    vuf_close(f->g[B]);
+    f->g[B] = NULL;
+    put(f, A, &f->mac[B], 3, 64);
+    got(f, C, A, &f->mac[B], 3, 64);
+    none(f, A, C);
+
+    /* The same name again: a fresh port, a fresh socket, no stale entry. */
+    itest_ctl_ok(&f->d, "port-add", "br0", "b", NULL);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    f->g[B] = itest_guest(&f->d, "b");
+    assert_stats(f, "b", 0, 0, 0, 0);
+    put(f, A, &f->mac[B], 4, 64);
+    got(f, B, A, &f->mac[B], 4, 64);
+    got(f, C, A, &f->mac[B], 4, 64);
+    none(f, A, C);
+}
+
+/* The same source MAC seen on another port moves its entry there (and back). */
+static void test_mac_move(void **state)
+{
+    struct fx *f = *state;
+    const struct vsw_mac *ma = &f->mac[A];
+
+    put(f, A, &bcast, 1, 64);
+    got(f, B, A, &bcast, 1, 64);
+    got(f, C, A, &bcast, 1, 64);
+    assert_string_equal(itest_fdb_port(&f->d, "br0", mac_of(f, A), 1), "a");
+
+    /* C now sends with A's MAC as its source. */
+    itest_send_frame(f->g[C], &bcast, ma, 2, 64);
+    itest_expect_frame(f->g[A], "A", &bcast, ma, 2, 64);
+    itest_expect_frame(f->g[B], "B", &bcast, ma, 2, 64);
+    assert_string_equal(itest_fdb_port(&f->d, "br0", mac_of(f, A), 1), "c");
+    json_t *br = itest_br_info(&f->d, "br0");
+    assert_int_equal(itest_u64(br, "moved"), 1);
+    json_decref(br);
+
+    put(f, B, ma, 3, 64);
+    itest_expect_frame(f->g[C], "C", ma, &f->mac[B], 3, 64);
+    none(f, A, C);
+
+    /* And back. */
+    put(f, A, &bcast, 4, 64);
+    got(f, B, A, &bcast, 4, 64);
+    got(f, C, A, &bcast, 4, 64);
+    assert_string_equal(itest_fdb_port(&f->d, "br0", mac_of(f, A), 2), "a");
+    br = itest_br_info(&f->d, "br0");
+    assert_int_equal(itest_u64(br, "moved"), 2);
+    json_decref(br);
+    put(f, B, ma, 5, 64);
+    got(f, A, B, ma, 5, 64);
+    none(f, A, C);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_flood_learn_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bridges_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mac_move, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
