@@ -75,6 +75,7 @@ void vu_dev_disconnect(struct vu_dev *dev)
     dev->protocol_features = 0;
     dev->vnet_hdr_len = 10;
     dev->owner = false;
+    dev->status = 0;
     dev->connected = false;
     if (dev->ops && dev->ops->state_changed)
         dev->ops->state_changed(dev->opaque);

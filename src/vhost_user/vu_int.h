@@ -22,9 +22,12 @@ struct vu_mem_region {
     size_t mmap_size;
 };
 
+/* Regions a frontend may add one by one (CONFIGURE_MEM_SLOTS); SET_MEM_TABLE carries at most 8. */
+#define VU_MAX_MEM_SLOTS 32
+
 struct vu_mem {
     uint32_t nregions;
-    struct vu_mem_region regions[VHOST_MEMORY_MAX_REGIONS];
+    struct vu_mem_region regions[VU_MAX_MEM_SLOTS];
 };
 
 /*
@@ -53,6 +56,10 @@ uint8_t *vu_mem_uva_to_host(const struct vu_mem *m, uint64_t uva, uint64_t len);
 int vu_mem_map(struct vu_mem *m, const struct vhost_memory *msg, const int *fds, unsigned nfds,
                const char *devname);
 void vu_mem_unmap(struct vu_mem *m);
+/* Map one more region (ADD_MEM_REG). Returns 0, -EPROTO (bad, overlapping, no slot) or -errno. */
+int vu_mem_add(struct vu_mem *m, const struct vhost_memory_region *r, int fd, const char *devname);
+/* Unmap the region with this guest address and size (REM_MEM_REG). 0 or -EPROTO. */
+int vu_mem_remove(struct vu_mem *m, const struct vhost_memory_region *r, const char *devname);
 
 struct vu_queue_stats {
     uint64_t packets;
@@ -98,6 +105,7 @@ struct vu_dev {
     struct vu_mem mem;
     struct vu_queue q[VU_MAX_QUEUES];
     uint64_t msgs, msg_errors;
+    uint8_t status; /* virtio device status (SET_STATUS) */
 };
 
 #define VU_OFFERED_FEATURES                                                                        \
@@ -106,7 +114,9 @@ struct vu_dev {
      (1ull << VIRTIO_NET_F_MQ) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
 
 #define VU_OFFERED_PROTOCOL_FEATURES                                                               \
-    ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))
+    ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |              \
+     (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                                \
+     (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | (1ull << VHOST_USER_PROTOCOL_F_STATUS))
 
 static inline bool vu_has_feature(const struct vu_dev *dev, unsigned bit)
 {

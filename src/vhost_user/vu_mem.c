@@ -62,6 +62,84 @@ static int check_table(const struct vhost_memory *msg, const char *devname)
     return 0;
 }
 
+/* Check one region's arithmetic and map it from fd into *out. */
+static int map_region(const struct vhost_memory_region *r, int fd, struct vu_mem_region *out,
+                      const char *devname, unsigned i)
+{
+    if (r->memory_size == 0 || r->guest_phys_addr + r->memory_size < r->guest_phys_addr ||
+        r->userspace_addr + r->memory_size < r->userspace_addr ||
+        r->mmap_offset + r->memory_size < r->mmap_offset ||
+        r->mmap_offset + r->memory_size > (uint64_t)INT64_MAX) {
+        VLOG_RL(WARN, "vhost", "%s: memory region %u size/offset overflows", devname, i);
+        return -EPROTO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    uint64_t need = r->mmap_offset + r->memory_size;
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < need) {
+        VLOG_RL(WARN, "vhost",
+                "%s: region %u fd is %" PRIu64 " bytes, shorter than offset+size %" PRIu64,
+                devname, i, (uint64_t)st.st_size, need);
+        return -EPROTO;
+    }
+    /* hugetlbfs wants lengths in whole huge pages; st_blksize is the page size there. */
+    uint64_t align = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
+    uint64_t len = (need + align - 1) / align * align;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+        int e = -errno;
+        VLOG_RL(WARN, "vhost", "%s: mmap of region %u (%" PRIu64 " bytes): %s", devname, i, len,
+                strerror(errno));
+        return e;
+    }
+    out->gpa = r->guest_phys_addr;
+    out->size = r->memory_size;
+    out->uva = r->userspace_addr;
+    out->mmap_addr = p;
+    out->mmap_size = len;
+    out->host = (uint8_t *)p + r->mmap_offset;
+    return 0;
+}
+
+int vu_mem_add(struct vu_mem *m, const struct vhost_memory_region *r, int fd, const char *devname)
+{
+    if (m->nregions == VU_MAX_MEM_SLOTS) {
+        VLOG_RL(WARN, "vhost", "%s: all %d memory slots in use", devname, VU_MAX_MEM_SLOTS);
+        return -EPROTO;
+    }
+    for (uint32_t j = 0; j < m->nregions; j++) {
+        const struct vu_mem_region *o = &m->regions[j];
+        if (r->guest_phys_addr + r->memory_size >= r->guest_phys_addr &&
+            r->userspace_addr + r->memory_size >= r->userspace_addr &&
+            (ranges_overlap(r->guest_phys_addr, r->memory_size, o->gpa, o->size) ||
+             ranges_overlap(r->userspace_addr, r->memory_size, o->uva, o->size))) {
+            VLOG_RL(WARN, "vhost", "%s: added memory region overlaps region %u", devname, j);
+            return -EPROTO;
+        }
+    }
+    int rc = map_region(r, fd, &m->regions[m->nregions], devname, m->nregions);
+    if (rc == 0)
+        m->nregions++;
+    return rc;
+}
+
+int vu_mem_remove(struct vu_mem *m, const struct vhost_memory_region *r, const char *devname)
+{
+    for (uint32_t j = 0; j < m->nregions; j++) {
+        struct vu_mem_region *o = &m->regions[j];
+        if (o->gpa == r->guest_phys_addr && o->size == r->memory_size) {
+            munmap(o->mmap_addr, o->mmap_size);
+            m->regions[j] = m->regions[--m->nregions];
+            memset(&m->regions[m->nregions], 0, sizeof(m->regions[0]));
+            return 0;
+        }
+    }
+    VLOG_RL(WARN, "vhost", "%s: no memory region at %#" PRIx64 " to remove", devname,
+            r->guest_phys_addr);
+    return -EPROTO;
+}
+
 int vu_mem_map(struct vu_mem *m, const struct vhost_memory *msg, const int *fds, unsigned nfds,
                const char *devname)
 {
@@ -76,37 +154,10 @@ int vu_mem_map(struct vu_mem *m, const struct vhost_memory *msg, const int *fds,
 
     struct vu_mem fresh = {0};
     for (uint32_t i = 0; i < msg->nregions; i++) {
-        const struct vhost_memory_region *r = &msg->regions[i];
-        struct stat st;
-        if (fstat(fds[i], &st) < 0) {
-            rc = -errno;
+        rc = map_region(&msg->regions[i], fds[i], &fresh.regions[i], devname, i);
+        if (rc)
             goto fail;
-        }
-        uint64_t need = r->mmap_offset + r->memory_size;
-        if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < need) {
-            VLOG_RL(WARN, "vhost",
-                    "%s: region %u fd is %" PRIu64 " bytes, shorter than offset+size %" PRIu64,
-                    devname, i, (uint64_t)st.st_size, need);
-            rc = -EPROTO;
-            goto fail;
-        }
-        /* hugetlbfs wants lengths in whole huge pages; st_blksize is the page size there. */
-        uint64_t align = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
-        uint64_t len = (need + align - 1) / align * align;
-        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i], 0);
-        if (p == MAP_FAILED) {
-            rc = -errno;
-            VLOG_RL(WARN, "vhost", "%s: mmap of region %u (%" PRIu64 " bytes): %s", devname, i,
-                    len, strerror(errno));
-            goto fail;
-        }
-        struct vu_mem_region *out = &fresh.regions[fresh.nregions++];
-        out->gpa = r->guest_phys_addr;
-        out->size = r->memory_size;
-        out->uva = r->userspace_addr;
-        out->mmap_addr = p;
-        out->mmap_size = len;
-        out->host = (uint8_t *)p + r->mmap_offset;
+        fresh.nregions++;
     }
     vu_mem_unmap(m);
     *m = fresh;

@@ -128,6 +128,8 @@ static int h_get_queue_num(struct vu_dev *dev, const struct vhost_user_msg *msg,
     return 0;
 }
 
+static void retranslate_queues(struct vu_dev *dev);
+
 static int h_set_mem_table(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
                            unsigned nfds, struct vhost_user_msg *reply)
 {
@@ -142,15 +144,8 @@ static int h_set_mem_table(struct vu_dev *dev, const struct vhost_user_msg *msg,
     /* Rings point into the old mapping: stop them before it goes away. */
     vu_dev_quiesce_all(dev);
     int rc = vu_mem_map(&dev->mem, mem, fds, nfds, dev->name);
-    if (rc)
-        return -EPROTO;
-    for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
-        struct vu_queue *q = &dev->q[i];
-        if (q->addr_set && vu_queue_translate(dev, q) < 0)
-            q->addr_set = false; /* the frontend must send SET_VRING_ADDR again */
-        vu_queue_update_ready(dev, q);
-    }
-    return 0;
+    retranslate_queues(dev); /* also on failure: the quiesce above stopped every queue */
+    return rc ? -EPROTO : 0;
 }
 
 static int h_set_vring_num(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
@@ -353,6 +348,75 @@ static int h_set_vring_enable(struct vu_dev *dev, const struct vhost_user_msg *m
     return 0;
 }
 
+static int h_get_max_mem_slots(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                               unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)dev, (void)msg, (void)fds, (void)nfds;
+    reply_u64(reply, VU_MAX_MEM_SLOTS);
+    return 0;
+}
+
+/* After the memory layout changed: ring addresses may now point nowhere. */
+static void retranslate_queues(struct vu_dev *dev)
+{
+    for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
+        struct vu_queue *q = &dev->q[i];
+        if (q->addr_set && vu_queue_translate(dev, q) < 0)
+            q->addr_set = false; /* the frontend must send SET_VRING_ADDR again */
+        vu_queue_update_ready(dev, q);
+    }
+}
+
+static int h_add_mem_reg(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                         unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)nfds, (void)reply;
+    const struct vhost_memory_single one = msg->payload.mem_reg;
+    /* Adding never moves existing mappings, but the table itself changes under the PMDs. */
+    vu_dev_quiesce_all(dev);
+    int rc = vu_mem_add(&dev->mem, &one.region, fds[0], dev->name);
+    retranslate_queues(dev);
+    return rc ? -EPROTO : 0;
+}
+
+static int h_rem_mem_reg(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                         unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)fds, (void)nfds, (void)reply;
+    const struct vhost_memory_single one = msg->payload.mem_reg;
+    vu_dev_quiesce_all(dev); /* no PMD may touch the region we unmap */
+    int rc = vu_mem_remove(&dev->mem, &one.region, dev->name);
+    retranslate_queues(dev);
+    return rc ? -EPROTO : 0;
+}
+
+static int h_set_status(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                        unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)fds, (void)nfds, (void)reply;
+    if (msg->payload.u64 > 0xff) {
+        VLOG_RL(WARN, MOD, "%s: SET_STATUS %#" PRIx64 " is not a status byte", dev->name,
+                (uint64_t)msg->payload.u64);
+        return -EPROTO;
+    }
+    dev->status = (uint8_t)msg->payload.u64;
+    return 0;
+}
+
+static int h_get_status(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                        unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)msg, (void)fds, (void)nfds;
+    reply_u64(reply, dev->status);
+    return 0;
+}
+
+static int h_reset_device(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                          unsigned nfds, struct vhost_user_msg *reply)
+{
+    return h_reset_owner(dev, msg, fds, nfds, reply);
+}
+
 #define PAYLOAD(member) sizeof(((union vhost_user_payload *)0)->member)
 
 /* Requests we do not list are refused: we never offered the features that use them. */
@@ -381,6 +445,16 @@ static const struct vu_handler handlers[VHOST_USER_MAX_REQUEST] = {
     [VHOST_USER_GET_QUEUE_NUM] = {"GET_QUEUE_NUM", h_get_queue_num, 0, 0, FDS_NONE, true},
     [VHOST_USER_SET_VRING_ENABLE] = {"SET_VRING_ENABLE", h_set_vring_enable, 8, 8, FDS_NONE,
                                      false},
+    [VHOST_USER_RESET_DEVICE] = {"RESET_DEVICE", h_reset_device, 0, 8, FDS_NONE, false},
+    [VHOST_USER_GET_MAX_MEM_SLOTS] = {"GET_MAX_MEM_SLOTS", h_get_max_mem_slots, 0, 0, FDS_NONE,
+                                      true},
+    [VHOST_USER_ADD_MEM_REG] = {"ADD_MEM_REG", h_add_mem_reg, PAYLOAD(mem_reg), PAYLOAD(mem_reg),
+                                FDS_ONE, false},
+    /* QEMU sends the region's fd with REM_MEM_REG, other frontends do not: both are fine. */
+    [VHOST_USER_REM_MEM_REG] = {"REM_MEM_REG", h_rem_mem_reg, PAYLOAD(mem_reg), PAYLOAD(mem_reg),
+                                FDS_ONE_UNLESS_NOFD, false},
+    [VHOST_USER_SET_STATUS] = {"SET_STATUS", h_set_status, 8, 8, FDS_NONE, false},
+    [VHOST_USER_GET_STATUS] = {"GET_STATUS", h_get_status, 0, 0, FDS_NONE, true},
 };
 
 static void close_fds(int *fds, unsigned nfds)

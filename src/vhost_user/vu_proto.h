@@ -71,6 +71,7 @@
     X(SET_VRING_ENDIAN, 23)                                                                        \
     X(GET_CONFIG, 24)                                                                              \
     X(SET_CONFIG, 25)                                                                              \
+    X(RESET_DEVICE, 34)                                                                            \
     X(GET_MAX_MEM_SLOTS, 36)                                                                       \
     X(ADD_MEM_REG, 37)                                                                             \
     X(REM_MEM_REG, 38)                                                                             \
