@@ -230,6 +230,8 @@ static uint16_t vp_tx_burst(struct sw_port *port, uint16_t qid, struct pkt *cons
     struct vhost_port *vp = vp_of(port);
     uint16_t pairs = __atomic_load_n(&vp->npairs, __ATOMIC_RELAXED);
     uint16_t q = pairs ? qid % pairs : 0;
+    if (q && !vu_dev_queue_ready(vp->dev, VIRTIO_NET_RXQ(q)))
+        q = 0; /* that pair's RX ring is disabled: the first one always exists */
     return vu_dev_enqueue_burst(vp->dev, VIRTIO_NET_RXQ(q), pkts, n);
 }
 

@@ -109,8 +109,11 @@ int vu_queue_translate(struct vu_dev *dev, struct vu_queue *q)
 
 void vu_queue_update_ready(struct vu_dev *dev, struct vu_queue *q)
 {
+    /* A started but disabled TX ring is still drained (its frames dropped), as the
+     * vhost-user spec asks; a disabled RX ring gets nothing. */
+    bool is_tx = (q - dev->q) & 1;
     bool ready = dev->mem.nregions > 0 && q->size && q->addr_set && q->desc && q->started &&
-                 q->enabled && !q->broken;
+                 (q->enabled || is_tx) && !q->broken;
     bool was = __atomic_load_n(&q->ready, __ATOMIC_ACQUIRE);
     if (ready && !was)
         vu_split_queue_start(dev, q);

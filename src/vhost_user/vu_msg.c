@@ -343,7 +343,7 @@ static int h_set_vring_enable(struct vu_dev *dev, const struct vhost_user_msg *m
         if (dev->ops && dev->ops->quiesce)
             dev->ops->quiesce(dev->opaque);
     }
-    q->enabled = s->num;
+    __atomic_store_n(&q->enabled, s->num != 0, __ATOMIC_RELAXED);
     vu_queue_update_ready(dev, q);
     return 0;
 }

@@ -226,6 +226,11 @@ uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts
             used_put(q, head, 0);
             continue;
         }
+        if (unlikely(!__atomic_load_n(&q->enabled, __ATOMIC_RELAXED))) {
+            q->stats.drops[VSW_DROP_RX_Q_STOPPED]++; /* disabled: drained, not forwarded */
+            used_put(q, head, 0);
+            continue;
+        }
         p->len = (uint32_t)(c.len - dev->vnet_hdr_len);
         p->src_id = head;
         p->out_port = PKT_OUT_DROP;
