@@ -141,8 +141,8 @@ void vu_split_queue_start(struct vu_dev *dev, struct vu_queue *q)
     uint16_t used_idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
     if (used_idx != q->last_used_idx) {
         /* A frontend restarted with frames in flight: trust its used index. */
-        VLOG(INFO, MOD, "%s: queue %ld resumes at used index %u (base was %u)", dev->name,
-             (long)(q - dev->q), used_idx, q->last_used_idx);
+        VLOG_RL(INFO, MOD, "%s: queue %ld resumes at used index %u (base was %u)", dev->name,
+                (long)(q - dev->q), used_idx, q->last_used_idx);
         q->last_avail_idx = used_idx;
         q->last_used_idx = used_idx;
     }
