@@ -104,6 +104,16 @@ int vu_queue_translate(struct vu_dev *dev, struct vu_queue *q)
         q->used = NULL;
         return -EPROTO;
     }
+    /* The frontend's addresses were checked above, but a region whose frontend address and
+     * our mapping differ in alignment could still give us misaligned rings. */
+    if (((uintptr_t)q->desc & 15) || ((uintptr_t)q->avail & 1) || ((uintptr_t)q->used & 3)) {
+        VLOG_RL(WARN, MOD, "%s: ring %ld misaligned in our mapping", dev->name,
+                (long)(q - dev->q));
+        q->desc = NULL;
+        q->avail = NULL;
+        q->used = NULL;
+        return -EPROTO;
+    }
     return 0;
 }
 

@@ -64,6 +64,8 @@ static const char *chain_collect(const struct vu_dev *dev, const struct vu_queue
         table = (const struct vring_desc *)vu_mem_gpa_to_host(&dev->mem, d.addr, d.len, &contig);
         if (!table || contig < d.len)
             return "indirect table outside guest memory";
+        if ((uintptr_t)table & 7)
+            return "indirect table misaligned";
         table_size = d.len / sizeof(struct vring_desc);
         idx = 0;
         d = desc_read(&table[0]);
