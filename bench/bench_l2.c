@@ -279,21 +279,35 @@ static const char *find_tool(const char *opt, const char *env, const char *rel, 
     return name;
 }
 
+/* vswitchd's EAL leaves its (empty) runtime directory behind (file prefix vswitchd_<pid>). */
+static void remove_eal_dir(pid_t pid)
+{
+    char dir[PATH_MAX];
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (getuid() == 0)
+        snprintf(dir, sizeof(dir), "/var/run/dpdk/vswitchd_%d", (int)pid);
+    else
+        snprintf(dir, sizeof(dir), "%s/dpdk/vswitchd_%d", xdg ? xdg : "/tmp", (int)pid);
+    rmdir(dir);
+}
+
 static void stop_daemon(void)
 {
     if (daemon_pid <= 0)
         return;
-    kill(daemon_pid, SIGTERM);
-    for (int i = 0; i < 50; i++) {
-        if (waitpid(daemon_pid, NULL, WNOHANG) == daemon_pid) {
-            daemon_pid = -1;
-            return;
+    pid_t pid = daemon_pid;
+    kill(pid, SIGTERM);
+    int i = 0;
+    while (waitpid(pid, NULL, WNOHANG) != pid) {
+        if (++i == 50) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            break;
         }
         usleep(100000);
     }
-    kill(daemon_pid, SIGKILL);
-    waitpid(daemon_pid, NULL, 0);
     daemon_pid = -1;
+    remove_eal_dir(pid);
 }
 
 static void start_daemon(const struct opts *o)

@@ -128,7 +128,11 @@ void vu_queue_update_ready(struct vu_dev *dev, struct vu_queue *q)
     if (ready && !was)
         vu_split_queue_start(dev, q);
     __atomic_store_n(&q->ready, ready, __ATOMIC_RELEASE);
-    if (ready != was && dev->ops && dev->ops->state_changed)
+    /* Handlers clear `ready` before they quiesce, so `was` misses a stop: compare with what
+     * we last reported too. */
+    bool changed = ready != was || ready != q->announced;
+    q->announced = ready;
+    if (changed && dev->ops && dev->ops->state_changed)
         dev->ops->state_changed(dev->opaque);
 }
 

@@ -79,6 +79,7 @@ struct vu_queue {
     int kickfd, callfd, errfd;
     bool started; /* kick fd received (or polling requested) and not stopped since */
     bool enabled; /* SET_VRING_ENABLE, or implied without protocol features */
+    bool announced; /* readiness last reported through ops->state_changed */
 
     /* ---- datapath (PMD), read by the control thread only while quiesced ---- */
     bool ready;   /* acquire/release: datapath may use this queue */

@@ -1,7 +1,7 @@
 /*
  * Raw 64-bit entry for test guests: the VMM does what a boot loader would. It writes a flat
- * GDT (null, 64-bit code, data) and identity page tables for the first 4 GiB (2 MiB pages,
- * so the MMIO devices in the 32-bit hole are reachable), and the vCPU starts in long mode at
+ * GDT (null, null, code64 0x10, data 0x18) and identity page tables for the first 4 GiB (2 MiB
+ * pages, so the MMIO devices in the 32-bit hole are reachable), and the vCPU starts in long mode at
  * the ELF entry (vcpu.c sets the registers). The command line goes to VMM_RAW_CMDLINE and
  * its address in %rdi. Main thread, before the vCPUs start.
  */
@@ -23,14 +23,14 @@ uint64_t vmm_gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 
 int vmm_raw_build_tables(const struct vmm_mem *m)
 {
-    uint64_t *gdt = vmm_mem_ptr(m, VMM_RAW_GDT, 3 * 8);
+    uint64_t *gdt = vmm_mem_ptr(m, VMM_RAW_GDT, VMM_GDT_ENTRIES * 8);
     uint64_t *pml4 = vmm_mem_ptr(m, VMM_RAW_PML4, 4096);
     uint64_t *pdpt = vmm_mem_ptr(m, VMM_RAW_PDPT, 4096);
     uint64_t *pd = vmm_mem_ptr(m, VMM_RAW_PD, 4 * 4096);
     if (!gdt || !pml4 || !pdpt || !pd)
         return -ERANGE;
 
-    gdt[0] = 0;
+    memset(gdt, 0, VMM_GDT_ENTRIES * 8);
     gdt[VMM_GDT_CODE / 8] = vmm_gdt_entry(0xa09b, 0, 0xfffff); /* G, L, P, DPL0, code RX, A */
     gdt[VMM_GDT_DATA / 8] = vmm_gdt_entry(0xc093, 0, 0xfffff); /* G, D/B, P, DPL0, data RW, A */
 

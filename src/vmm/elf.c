@@ -29,8 +29,7 @@ int vmm_elf_load(const struct vmm_mem *m, const uint8_t *img, size_t len, uint64
         return -ENOEXEC;
     if (eh.e_type != ET_EXEC)
         return -ENOEXEC;
-    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
-        eh.e_phnum > VMM_ELF_MAX_PHDRS ||
+    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > VMM_ELF_MAX_PHDRS ||
         !range_in(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), len))
         return -EINVAL;
 

@@ -12,13 +12,13 @@
 
 #include <string.h>
 
-#define PM1_CNT_SCI_EN   0x0001
-#define PM1_CNT_SLP_EN   0x2000
-#define PM1_SLP_TYP_S5   5
-#define RST_CNT_RST_CPU  0x04
-#define I8042_DATA       0x60
-#define I8042_CMD        0x64
-#define I8042_CMD_RESET  0xfe
+#define PM1_CNT_SCI_EN  0x0001
+#define PM1_CNT_SLP_EN  0x2000
+#define PM1_SLP_TYP_S5  5
+#define RST_CNT_RST_CPU 0x04
+#define I8042_DATA      0x60
+#define I8042_CMD       0x64
+#define I8042_CMD_RESET 0xfe
 
 static void exit_port(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
 {

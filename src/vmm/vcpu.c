@@ -21,17 +21,17 @@
 
 #define VMM_KICK_SIGNAL SIGUSR1
 
-#define CR0_PE (1ull << 0)
-#define CR0_MP (1ull << 1)
-#define CR0_ET (1ull << 4)
-#define CR0_NE (1ull << 5)
-#define CR0_PG (1ull << 31)
-#define CR4_PAE (1ull << 5)
+#define CR0_PE   (1ull << 0)
+#define CR0_MP   (1ull << 1)
+#define CR0_ET   (1ull << 4)
+#define CR0_NE   (1ull << 5)
+#define CR0_PG   (1ull << 31)
+#define CR4_PAE  (1ull << 5)
 #define EFER_LME (1ull << 8)
 #define EFER_LMA (1ull << 10)
 
-#define APIC_LVT_LINT0 0x350
-#define APIC_LVT_LINT1 0x360
+#define APIC_LVT_LINT0   0x350
+#define APIC_LVT_LINT1   0x360
 #define APIC_MODE_NMI    0x4
 #define APIC_MODE_EXTINT 0x7
 
@@ -138,7 +138,7 @@ int vmm_vcpu_setup_boot(struct vmm_vcpu *c, const struct vmm_boot_regs *r)
         seg_flat(&sregs.ds, VMM_GDT_DATA, 0x3, false);
         sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
         sregs.gdt.base = VMM_RAW_GDT;
-        sregs.gdt.limit = 3 * 8 - 1;
+        sregs.gdt.limit = VMM_GDT_ENTRIES * 8 - 1;
         sregs.idt.base = 0;
         sregs.idt.limit = 0;
         sregs.cr3 = VMM_RAW_PML4;
@@ -215,8 +215,8 @@ static void *vcpu_thread(void *arg)
             handle_io(c);
             break;
         case KVM_EXIT_MMIO:
-            vmm_bus_access(&vm->mmio, "mmio", run->mmio.phys_addr, run->mmio.data,
-                           run->mmio.len, run->mmio.is_write);
+            vmm_bus_access(&vm->mmio, "mmio", run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+                           run->mmio.is_write);
             break;
         case KVM_EXIT_INTR:
             break;

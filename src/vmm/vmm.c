@@ -100,8 +100,8 @@ static int vm_create(struct vmm *vm, const struct vmm_config *cfg)
         return rc;
     }
     if ((rc = vmm_mem_init(&vm->mem, cfg->mem_size)) < 0) {
-        VLOG(ERR, VMM_MODULE, "guest memory of %llu bytes: %s",
-             (unsigned long long)cfg->mem_size, strerror(-rc));
+        VLOG(ERR, VMM_MODULE, "guest memory of %llu bytes: %s", (unsigned long long)cfg->mem_size,
+             strerror(-rc));
         return rc;
     }
     if ((rc = vmm_mem_register(&vm->mem, vm->vmfd)) < 0) {
@@ -158,15 +158,48 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
     return 0;
 }
 
+/* A bzImage through the Linux boot protocol (64-bit entry). TODO(#4): untested here (no
+ * VMX/SVM on this machine), and Linux still needs ACPI tables to find the NICs. */
+static int boot_linux(struct vmm *vm, const struct vmm_config *cfg, const uint8_t *img, size_t len,
+                      const char *cmdline)
+{
+    uint8_t *initrd = NULL;
+    size_t initrd_len = 0;
+    struct vmm_boot_regs regs;
+    int rc;
+    if (cfg->initrd && (rc = read_file(cfg->initrd, &initrd, &initrd_len)) < 0) {
+        VLOG(ERR, VMM_MODULE, "%s: %s", cfg->initrd, strerror(-rc));
+        return rc;
+    }
+    rc = vmm_linux_load(&vm->mem, img, len, initrd, initrd_len, cmdline, &regs);
+    free(initrd);
+    if (rc < 0) {
+        VLOG(ERR, VMM_MODULE, "%s: cannot boot as a bzImage: %s", cfg->kernel, strerror(-rc));
+        return rc;
+    }
+    return vmm_vcpu_setup_boot(&vm->cpus[0], &regs);
+}
+
 static int boot_raw(struct vmm *vm, const struct vmm_config *cfg, const char *cmdline)
 {
     uint8_t *img;
     size_t len;
     struct vmm_elf_image elf;
+    struct vmm_bzimage bz;
     int rc = read_file(cfg->kernel, &img, &len);
     if (rc < 0) {
         VLOG(ERR, VMM_MODULE, "%s: %s", cfg->kernel, strerror(-rc));
         return rc;
+    }
+    if (vmm_bzimage_parse(img, len, &bz) != -ENOEXEC) {
+        rc = boot_linux(vm, cfg, img, len, cmdline);
+        free(img);
+        return rc;
+    }
+    if (cfg->initrd) {
+        VLOG(ERR, VMM_MODULE, "--initrd needs a bzImage kernel");
+        free(img);
+        return -EINVAL;
     }
     rc = vmm_elf_load(&vm->mem, img, len, VMM_RAW_LOAD_MIN, &elf);
     free(img);
@@ -286,8 +319,8 @@ int vmm_run(const struct vmm_config *cfg)
         nets[i] = vmm_net_create(vm, &cfg->nets[i], cfg->ctl_socket, i);
         if (!nets[i])
             goto out;
-        mmio[i] = virtio_mmio_create(vm, VMM_MMIO_BASE + i * VMM_MMIO_STRIDE,
-                                     VMM_MMIO_GSI_BASE + i, vmm_net_virtio(nets[i]));
+        mmio[i] = virtio_mmio_create(vm, VMM_MMIO_BASE + i * VMM_MMIO_STRIDE, VMM_MMIO_GSI_BASE + i,
+                                     vmm_net_virtio(nets[i]));
         if (!mmio[i])
             goto out;
     }

@@ -22,7 +22,8 @@ struct vmm_net_cfg {
 };
 
 struct vmm_config {
-    const char *kernel;  /* ELF64 test guest (raw 64-bit entry) */
+    const char *kernel;  /* ELF64 test guest (raw 64-bit entry) or bzImage */
+    const char *initrd;  /* with a bzImage; may be NULL */
     const char *cmdline; /* handed to the guest; may be NULL */
     uint64_t mem_size;
     unsigned cpus;

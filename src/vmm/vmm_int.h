@@ -28,7 +28,7 @@
 #define VMM_MMIO_BASE      0xd0000000ull
 #define VMM_MMIO_STRIDE    0x1000ull
 #define VMM_MMIO_SIZE      0x200ull /* registers + config space per device */
-#define VMM_MMIO_GSI_BASE  16        /* IOAPIC pins 16.. for virtio-mmio (like QEMU microvm) */
+#define VMM_MMIO_GSI_BASE  16       /* IOAPIC pins 16.. for virtio-mmio (like QEMU microvm) */
 #define VMM_MAX_NETS       8
 #define VMM_MAX_CPUS       8
 
@@ -103,18 +103,20 @@ int vmm_elf_load(const struct vmm_mem *m, const uint8_t *img, size_t len, uint64
                  struct vmm_elf_image *out);
 
 /* Fixed locations the raw boot uses (all below 1 MiB, the test guest loads at 1 MiB). */
-#define VMM_RAW_GDT       0x0500ull
-#define VMM_RAW_PML4      0x1000ull
-#define VMM_RAW_PDPT      0x2000ull
-#define VMM_RAW_PD        0x3000ull /* 4 pages: identity map of 4 GiB with 2 MiB pages */
-#define VMM_RAW_CMDLINE   0x8000ull
+#define VMM_RAW_GDT         0x0500ull
+#define VMM_RAW_PML4        0x1000ull
+#define VMM_RAW_PDPT        0x2000ull
+#define VMM_RAW_PD          0x3000ull /* 4 pages: identity map of 4 GiB with 2 MiB pages */
+#define VMM_RAW_CMDLINE     0x8000ull
 #define VMM_RAW_CMDLINE_MAX 4096u
-#define VMM_RAW_STACK_TOP 0x80000ull
-#define VMM_RAW_LOAD_MIN  0x100000ull
+#define VMM_RAW_STACK_TOP   0x80000ull
+#define VMM_RAW_LOAD_MIN    0x100000ull
 
-/* GDT selectors of the raw boot: null, code64 (0x08), data (0x10). */
-#define VMM_GDT_CODE 0x08
-#define VMM_GDT_DATA 0x10
+/* GDT selectors of the raw boot: null, null, code64 (0x10), data (0x18): the Linux boot
+ * protocol's __BOOT_CS and __BOOT_DS, so one GDT serves both. */
+#define VMM_GDT_CODE    0x10
+#define VMM_GDT_DATA    0x18
+#define VMM_GDT_ENTRIES 4
 
 /* Build the GDT and the identity page tables (first 4 GiB) in guest memory. 0 or -ERANGE. */
 int vmm_raw_build_tables(const struct vmm_mem *m);
@@ -141,6 +143,38 @@ struct vmm_boot_regs {
     uint64_t rip, rsp, rdi, rsi;
     bool long_mode; /* raw boot: 64-bit with the raw page tables and GDT */
 };
+
+/* ---- Linux boot protocol, 64-bit entry (boot_linux.c) ---- */
+#define VMM_LINUX_BOOT_PARAMS 0x7000ull /* the zero page */
+#define VMM_LINUX_CMDLINE     0x20000ull
+#define VMM_LINUX_CMDLINE_MAX 0x10000u
+#define VMM_LINUX_KERNEL      0x100000ull /* protected-mode kernel load address */
+
+struct vmm_bzimage {
+    uint16_t version;
+    size_t setup_size;  /* real-mode part, skipped */
+    size_t hdr_end;     /* end of the setup header (offset in the image) */
+    size_t kernel_size; /* protected-mode part */
+    uint32_t init_size; /* memory the kernel needs from its load address */
+    uint32_t initrd_addr_max;
+    uint32_t cmdline_size;
+};
+
+enum { VMM_E820_RAM = 1, VMM_E820_RESERVED = 2 };
+struct vmm_e820 {
+    uint64_t addr, size;
+    uint32_t type;
+};
+
+/* Check a bzImage's setup header. 0, -ENOEXEC (not a bzImage), -ENOTSUP (protocol older
+ * than 2.12, or no 64-bit entry), -EINVAL (inconsistent sizes). */
+int vmm_bzimage_parse(const uint8_t *img, size_t len, struct vmm_bzimage *out);
+/* The e820 map for guest memory m: at most max entries, returns the count. */
+unsigned vmm_e820_build(const struct vmm_mem *m, struct vmm_e820 *e, unsigned max);
+/* Load kernel, initrd (may be NULL/0) and command line; fill the boot registers.
+ * 0, a vmm_bzimage_parse() error, -ERANGE (does not fit in memory), -E2BIG (command line). */
+int vmm_linux_load(const struct vmm_mem *m, const uint8_t *img, size_t len, const uint8_t *initrd,
+                   size_t initrd_len, const char *cmdline, struct vmm_boot_regs *regs);
 
 int vmm_vcpu_init(struct vmm *vm, struct vmm_vcpu *c, unsigned id);
 int vmm_vcpu_setup_boot(struct vmm_vcpu *c, const struct vmm_boot_regs *r);

@@ -423,8 +423,7 @@ void itest_wait_port_state(struct itest_daemon *d, const char *port, const char 
         if (strcmp(cur, state) == 0)
             return;
         if (now_ms() > deadline)
-            fail_msg("port %s is \"%s\", not \"%s\", after %d ms", port, cur, state,
-                     ITEST_WAIT_MS);
+            fail_msg("port %s is \"%s\", not \"%s\", after %d ms", port, cur, state, ITEST_WAIT_MS);
         sleep_ms(20);
     }
 }
@@ -569,8 +568,8 @@ void itest_expect(struct vuf_dev *g, const char *name, const uint8_t *frame, siz
                  itest_mac_str((const struct vsw_mac *)rxbuf), seq, len,
                  itest_mac_str((const struct vsw_mac *)(frame + 6)),
                  itest_mac_str((const struct vsw_mac *)frame),
-                 (uint32_t)frame[18] << 24 | (uint32_t)frame[19] << 16 |
-                     (uint32_t)frame[20] << 8 | frame[21]);
+                 (uint32_t)frame[18] << 24 | (uint32_t)frame[19] << 16 | (uint32_t)frame[20] << 8 |
+                     frame[21]);
     }
 }
 

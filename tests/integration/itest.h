@@ -29,9 +29,9 @@ struct itest_daemon {
     int status;     /* waitpid status, once exited */
     bool exited;    /* reaped, status not yet judged by itest_daemon_stop() */
     pid_t dpdk_pid; /* the pid its DPDK runtime dir is named after */
-    char dir[64];  /* temporary run dir, removed by itest_daemon_stop() */
-    char ctl[128]; /* control socket */
-    char log[128]; /* vswitchd's stdout and stderr */
+    char dir[64];   /* temporary run dir, removed by itest_daemon_stop() */
+    char ctl[96];   /* control socket */
+    char log[96];   /* vswitchd's stdout and stderr */
 };
 
 /*

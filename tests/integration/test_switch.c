@@ -12,8 +12,12 @@
 #include "itest.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,8 +38,9 @@ static const struct vsw_mac bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
+    static struct fx fixture;
+    struct fx *f = &fixture;
+    memset(f, 0, sizeof(*f));
     *state = f;
     for (int i = 0; i < N_GUESTS; i++)
         f->mac[i] = itest_mac((uint8_t)(0x0a + i));
@@ -53,9 +58,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     for (int i = 0; i < N_GUESTS; i++)
         vuf_close(f->g[i]);
-    int rc = itest_daemon_stop(&f->d);
-    free(f);
-    return rc;
+    return itest_daemon_stop(&f->d);
 }
 
 static void none(struct fx *f, int first, int last)
@@ -77,8 +80,7 @@ static void put(struct fx *f, int from, const struct vsw_mac *dst, uint32_t seq,
 }
 
 /* `to` receives the frame `from` sent with put(). */
-static void got(struct fx *f, int to, int from, const struct vsw_mac *dst, uint32_t seq,
-                size_t len)
+static void got(struct fx *f, int to, int from, const struct vsw_mac *dst, uint32_t seq, size_t len)
 {
     itest_expect_frame(f->g[to], names[to], dst, &f->mac[from], seq, len);
 }
@@ -280,6 +282,112 @@ static void test_mac_move(void **state)
     none(f, A, C);
 }
 
+/* Receive and discard whatever is queued; returns the count. */
+static unsigned drain(struct vuf_dev *g)
+{
+    static uint8_t buf[VSW_MAX_FRAME];
+    unsigned n = 0;
+    int rc;
+    while ((rc = vuf_recv(g, buf, sizeof(buf))) != -EAGAIN) {
+        assert_true(rc >= 0);
+        n++;
+    }
+    return n;
+}
+
+/*
+ * A child process floods br0 from port a (broadcasts of 1514 bytes, as fast as its TX ring
+ * allows, CHURN_MS long) while the test deletes and re-adds port c, reconnects its guest,
+ * swaps the FDB table (br-set --max-macs) and changes the age under that traffic. The
+ * daemon must survive it and exit cleanly (the sanitizers watch every access), and the
+ * bridge must still forward afterwards.
+ */
+#define CHURN_MS     3000
+#define CHURN_ROUNDS 12
+
+static void flood_child(const char *path)
+{
+    uint8_t frame[1514];
+    const struct vsw_mac src = itest_mac(0x7a);
+    struct vuf_dev *g = vuf_connect(path, NULL);
+    if (!g)
+        _exit(2);
+    uint64_t end = vsw_now_ns() + CHURN_MS * 1000000ull;
+    unsigned sent = 0;
+    for (uint32_t seq = 0; vsw_now_ns() < end;) {
+        itest_frame(frame, sizeof(frame), &bcast, &src, seq);
+        if (vuf_send(g, frame, sizeof(frame)) == 0) {
+            sent++;
+            seq++;
+        } else {
+            nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+        }
+    }
+    vuf_close(g);
+    _exit(sent >= 1000 ? 0 : 3);
+}
+
+static void test_port_churn_under_traffic(void **state)
+{
+    struct fx *f = *state;
+    char path[160];
+
+    vuf_close(f->g[A]);
+    f->g[A] = NULL;
+    itest_wait_port_state(&f->d, "a", "listening");
+    itest_port_path(&f->d, "a", path, sizeof(path));
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        flood_child(path);
+
+    unsigned got_b = 0, rounds = 0;
+    uint64_t end = vsw_now_ns() + (CHURN_MS - 500) * 1000000ull;
+    while (rounds < CHURN_ROUNDS || vsw_now_ns() < end) {
+        char max[16], age[16];
+        snprintf(max, sizeof(max), "%u", 1000 + rounds);
+        snprintf(age, sizeof(age), "%u", 100 + rounds);
+        itest_ctl_ok(&f->d, "port-del", "c", NULL);
+        vuf_close(f->g[C]);
+        f->g[C] = NULL;
+        got_b += drain(f->g[B]);
+        itest_ctl_ok(&f->d, "br-set", "br0", "--max-macs", max, NULL);
+        itest_ctl_ok(&f->d, "port-add", "br0", "c", NULL);
+        f->g[C] = itest_guest(&f->d, "c");
+        json_decref(itest_ctl_json(&f->d, "fdb-show", "br0", NULL));
+        itest_ctl_ok(&f->d, "br-set", "br0", "--age", age, NULL);
+        got_b += drain(f->g[B]);
+        drain(f->g[C]);
+        assert_true(itest_daemon_alive(&f->d));
+        rounds++;
+    }
+
+    int st;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    print_message("%u rounds of port churn, B received %u flooded frames meanwhile\n", rounds,
+                  got_b);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(itest_daemon_alive(&f->d));
+    assert_true(got_b > 0);
+
+    /* Still a working bridge: a fresh guest on a, unicast to B once B is known. */
+    f->g[A] = itest_guest(&f->d, "a");
+    drain(f->g[B]);
+    drain(f->g[C]);
+    put(f, B, &bcast, 1, 64);
+    got(f, A, B, &bcast, 1, 64);
+    got(f, C, B, &bcast, 1, 64);
+    put(f, A, &f->mac[B], 2, 64);
+    got(f, B, A, &f->mac[B], 2, 64);
+    none(f, A, C);
+    json_t *br = itest_br_info(&f->d, "br0");
+    assert_int_equal(itest_u64(br, "age"), 100 + rounds - 1);
+    assert_int_equal(itest_u64(br, "max_macs"), 1000 + rounds - 1);
+    assert_int_equal(itest_u64(br, "ports"), 3);
+    json_decref(br);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +395,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bridges_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_del, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mac_move, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_churn_under_traffic, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

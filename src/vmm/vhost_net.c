@@ -1,0 +1,261 @@
+/*
+ * vhost-user frontend for a VMM whose guest memory is its own: the message exchange with
+ * vswitchd (QEMU docs/interop/vhost-user.rst), using the wire definitions of vu_proto.h.
+ * Unlike the simulated guest in src/vhost_user/vu_frontend.c, the rings live wherever the
+ * guest driver put them; the caller passes their addresses already translated to this
+ * process's virtual addresses (the "user addresses" of the protocol).
+ *
+ * Called with the owning device's lock held (a vCPU thread or the main thread). Replies are
+ * bounded by a socket timeout so a hung backend cannot hang a vCPU forever.
+ */
+#include "virtio.h"
+#include "vu_proto.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MOD                 "vhost-net"
+#define VHN_IO_TIMEOUT_S    5
+#define VHN_PROTOCOL_WANTED (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)
+
+static int send_msg(struct vhost_net *h, uint32_t request, uint32_t flags, const void *payload,
+                    uint32_t size, const int *fds, unsigned nfds)
+{
+    struct vhost_user_msg msg;
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
+        struct cmsghdr align;
+    } ctl;
+
+    if (size > sizeof(msg.payload) || nfds > VHOST_USER_MAX_FDS)
+        return -EINVAL;
+    memset(&msg, 0, sizeof(msg));
+    msg.hdr.request = request;
+    msg.hdr.flags = VHOST_USER_VERSION | flags;
+    msg.hdr.size = size;
+    if (size)
+        memcpy(&msg.payload, payload, size);
+
+    const uint8_t *p = (const uint8_t *)&msg;
+    size_t len = sizeof(msg.hdr) + size;
+    while (len > 0) {
+        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (nfds) {
+            memset(&ctl, 0, sizeof(ctl));
+            mh.msg_control = ctl.buf;
+            mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+            struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+            memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+        }
+        ssize_t n = sendmsg(h->sock, &mh, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? -ETIMEDOUT : -errno;
+        }
+        nfds = 0; /* the fds went with the first byte */
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n == 0)
+            return -ECONNRESET;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? -ETIMEDOUT : -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The reply to `request`, whose payload must be exactly `size` bytes. Nothing in it is
+ * trusted beyond that check. */
+static int recv_reply(struct vhost_net *h, uint32_t request, void *payload, uint32_t size)
+{
+    struct vhost_user_msg msg;
+    int rc = recv_all(h->sock, &msg.hdr, sizeof(msg.hdr));
+    if (rc < 0)
+        return rc;
+    if (msg.hdr.size > sizeof(msg.payload))
+        return -EPROTO;
+    if ((rc = recv_all(h->sock, &msg.payload, msg.hdr.size)) < 0)
+        return rc;
+    if (msg.hdr.request != request || !(msg.hdr.flags & VHOST_USER_REPLY_MASK) ||
+        (msg.hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION || msg.hdr.size != size) {
+        VLOG_RL(WARN, MOD, "bad reply to request %u: request %u flags %#x size %u", request,
+                msg.hdr.request, msg.hdr.flags, msg.hdr.size);
+        return -EPROTO;
+    }
+    memcpy(payload, &msg.payload, size);
+    return 0;
+}
+
+/* A request without a reply of its own; with REPLY_ACK, wait for the backend's verdict. */
+static int request(struct vhost_net *h, uint32_t req, const void *payload, uint32_t size,
+                   const int *fds, unsigned nfds)
+{
+    uint64_t ack;
+    int rc = send_msg(h, req, h->reply_ack ? VHOST_USER_NEED_REPLY : 0, payload, size, fds, nfds);
+    if (rc < 0 || !h->reply_ack)
+        return rc;
+    if ((rc = recv_reply(h, req, &ack, sizeof(ack))) < 0)
+        return rc;
+    if (ack != 0) {
+        VLOG_RL(WARN, MOD, "backend rejected request %u", req);
+        return -EIO;
+    }
+    return 0;
+}
+
+static int get_u64(struct vhost_net *h, uint32_t req, uint64_t *out)
+{
+    int rc = send_msg(h, req, 0, NULL, 0, NULL, 0);
+    return rc < 0 ? rc : recv_reply(h, req, out, sizeof(*out));
+}
+
+static int set_state(struct vhost_net *h, uint32_t req, uint32_t index, uint32_t num)
+{
+    struct vhost_vring_state s = {.index = index, .num = num};
+    return request(h, req, &s, sizeof(s), NULL, 0);
+}
+
+int vhost_net_connect(struct vhost_net *h, const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int rc;
+
+    memset(h, 0, sizeof(*h));
+    h->sock = -1;
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    h->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (h->sock < 0)
+        return -errno;
+    struct timeval tv = {.tv_sec = VHN_IO_TIMEOUT_S};
+    setsockopt(h->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(h->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if ((rc = send_msg(h, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0)) < 0 ||
+        (rc = get_u64(h, VHOST_USER_GET_FEATURES, &h->features)) < 0)
+        goto fail;
+    if (h->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
+        uint64_t proto;
+        if ((rc = get_u64(h, VHOST_USER_GET_PROTOCOL_FEATURES, &proto)) < 0)
+            goto fail;
+        h->protocol_features = proto & VHN_PROTOCOL_WANTED;
+        if ((rc = send_msg(h, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &h->protocol_features,
+                           sizeof(uint64_t), NULL, 0)) < 0)
+            goto fail;
+        h->reply_ack = h->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK);
+    }
+    return 0;
+fail:
+    vhost_net_close(h);
+    return rc;
+}
+
+void vhost_net_close(struct vhost_net *h)
+{
+    if (h->sock >= 0)
+        close(h->sock);
+    h->sock = -1;
+}
+
+int vhost_net_start(struct vhost_net *h, uint64_t features, const struct vmm_mem *mem,
+                    const struct vhost_net_queue *q, unsigned nq)
+{
+    int rc;
+    bool proto = h->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+
+    if (h->sock < 0)
+        return -ENOTCONN;
+    if (proto)
+        features |= 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
+    if ((rc = request(h, VHOST_USER_SET_FEATURES, &features, sizeof(features), NULL, 0)) < 0)
+        return rc;
+
+    struct vhost_memory table = {.nregions = mem->nregions};
+    int fds[VHOST_MEMORY_MAX_REGIONS];
+    for (unsigned i = 0; i < mem->nregions; i++) {
+        table.regions[i] = (struct vhost_memory_region){
+            .guest_phys_addr = mem->regions[i].gpa,
+            .memory_size = mem->regions[i].size,
+            .userspace_addr = (uintptr_t)mem->regions[i].host,
+            .mmap_offset = mem->regions[i].offset,
+        };
+        fds[i] = mem->memfd;
+    }
+    uint32_t size = (uint32_t)(offsetof(struct vhost_memory, regions) +
+                               mem->nregions * sizeof(table.regions[0]));
+    if ((rc = request(h, VHOST_USER_SET_MEM_TABLE, &table, size, fds, mem->nregions)) < 0)
+        return rc;
+
+    for (unsigned i = 0; i < nq; i++) {
+        struct vhost_vring_addr a = {
+            .index = q[i].index,
+            .desc_user_addr = q[i].desc_uva,
+            .used_user_addr = q[i].used_uva,
+            .avail_user_addr = q[i].avail_uva,
+        };
+        uint64_t idx = q[i].index;
+        if ((rc = set_state(h, VHOST_USER_SET_VRING_NUM, q[i].index, q[i].num)) < 0 ||
+            (rc = set_state(h, VHOST_USER_SET_VRING_BASE, q[i].index, q[i].base)) < 0 ||
+            (rc = request(h, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0)) < 0 ||
+            (rc = request(h, VHOST_USER_SET_VRING_KICK, &idx, sizeof(idx), &q[i].kick_fd, 1)) < 0 ||
+            (rc = request(h, VHOST_USER_SET_VRING_CALL, &idx, sizeof(idx), &q[i].call_fd, 1)) < 0)
+            return rc;
+    }
+    if (proto) {
+        for (unsigned i = 0; i < nq; i++) {
+            if ((rc = set_state(h, VHOST_USER_SET_VRING_ENABLE, q[i].index, 1)) < 0)
+                return rc;
+        }
+    }
+    /* Buffers the driver posted before DRIVER_OK: make the backend look at them now. */
+    for (unsigned i = 0; i < nq; i++) {
+        uint64_t one = 1;
+        if (write(q[i].kick_fd, &one, sizeof(one)) < 0) {
+            /* EAGAIN: the counter is saturated, a kick is pending anyway. */
+        }
+    }
+    return 0;
+}
+
+int vhost_net_stop(struct vhost_net *h, const struct vhost_net_queue *q, unsigned nq)
+{
+    int rc = 0;
+    if (h->sock < 0)
+        return -ENOTCONN;
+    for (unsigned i = 0; i < nq && rc == 0; i++) {
+        struct vhost_vring_state s = {.index = q[i].index};
+        if (h->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+            rc = set_state(h, VHOST_USER_SET_VRING_ENABLE, q[i].index, 0);
+        if (rc == 0)
+            rc = send_msg(h, VHOST_USER_GET_VRING_BASE, 0, &s, sizeof(s), NULL, 0);
+        if (rc == 0)
+            rc = recv_reply(h, VHOST_USER_GET_VRING_BASE, &s, sizeof(s));
+    }
+    return rc;
+}

@@ -1,0 +1,111 @@
+#!/bin/bash
+# Integration: vswitchd with bridge br0, two tiny guests under vswitch-vmm (--net br0) that
+# ping each other and check a UDP echo, and a simulated guest (vsw-guest) whose frames one
+# tiny guest sends back. The ports the VMMs created must be gone after they exit.
+# Needs /dev/kvm (else SKIP, exit 77). Every process is ended by its PID; the temp dir goes.
+set -u
+
+BUILD=${MESON_BUILD_ROOT:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
+VSWITCHD=${VSWITCHD:-$BUILD/src/switch/vswitchd}
+VSWITCHCTL=${VSWITCHCTL:-$BUILD/ctl/vswitchctl}
+VSW_GUEST=${VSW_GUEST:-$BUILD/tests/guests/vsw-guest}
+VSWITCH_VMM=${VSWITCH_VMM:-$BUILD/src/vmm/vswitch-vmm}
+TINYGUEST=${TINYGUEST:-$BUILD/tests/guests/tinyguest/tinyguest}
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-180}
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ -e /dev/kvm ] || skip "/dev/kvm is missing"
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is not accessible to $(id -un)"
+for b in "$VSWITCHD" "$VSWITCHCTL" "$VSW_GUEST" "$VSWITCH_VMM" "$TINYGUEST"; do
+    [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
+done
+
+T=$(mktemp -d /tmp/vsw-vmm-test.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    for p in "${PIDS[@]}"; do
+        wait "$p" 2>/dev/null
+    done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+FAILED=0
+fail() { echo "FAIL: $*"; FAILED=1; }
+ctl() { "$VSWITCHCTL" --socket "$T/vswitchd.sock" "$@"; }
+
+"$VSWITCHD" --run-dir "$T" --ctl "$T/vswitchd.sock" --state none --bridge br0 \
+    >"$T/vswitchd.log" 2>&1 &
+VSWD=$!
+PIDS+=("$VSWD")
+for _ in $(seq 100); do
+    [ -S "$T/vswitchd.sock" ] && ctl version >/dev/null 2>&1 && break
+    sleep 0.1
+done
+ctl version >/dev/null 2>&1 || { cat "$T/vswitchd.log"; echo "FAIL: vswitchd did not start"; exit 1; }
+
+# A trivial boot first: if this fails, nothing else can work.
+timeout 60 "$VSWITCH_VMM" --kernel "$TINYGUEST" --mem 16M >"$T/hello.out" 2>"$T/hello.err"
+rc=$?
+grep -q "tinyguest: hello" "$T/hello.out" && [ $rc -eq 0 ] ||
+    { cat "$T/hello.out" "$T/hello.err"; echo "FAIL: trivial guest (exit $rc)"; exit 1; }
+echo "ok: trivial guest boots and powers off"
+
+MAC_B=52:54:00:00:0b:02
+vm() { # name net cmdline
+    timeout "$GUEST_TIMEOUT" "$VSWITCH_VMM" --ctl "$T/vswitchd.sock" --kernel "$TINYGUEST" \
+        --mem 16M --net "$2" --cmdline "$3" >"$T/$1.out" 2>"$T/$1.err" &
+    PIDS+=("$!")
+}
+vm b "br0,mac=$MAC_B" "ip=10.0.0.2 peer=10.0.0.1 count=3 timeout=10000 linger=10000"
+PID_B=$!
+# Guest a takes a port made beforehand (--net vhost-user:PATH) and first misbehaves (evil=1).
+ctl port-add br0 vma >"$T/vma.path" 2>&1 || fail "port-add vma"
+vm a "vhost-user:$(tail -n1 "$T/vma.path")" \
+    "ip=10.0.0.1 peer=10.0.0.2 count=3 timeout=10000 linger=3000 evil=1"
+PID_A=$!
+
+# Both VMM ports exist while the guests run.
+for _ in $(seq 100); do
+    [ "$(ctl port-list br0 2>/dev/null | grep -c '^vm')" -ge 2 ] && break
+    sleep 0.1
+done
+
+wait "$PID_A"; RC_A=$?
+cat "$T/a.out"
+[ $RC_A -eq 0 ] || fail "guest a exited $RC_A"
+[ "$(grep -c '^ping 10.0.0.2 seq=[0-9]* ok' "$T/a.out")" -eq 3 ] || fail "guest a: pings"
+grep -q '^udp echo 10.0.0.2 ok' "$T/a.out" || fail "guest a: udp echo"
+grep -q '^evil: .*refused as expected' "$T/a.out" || fail "guest a: hostile accesses not refused"
+
+# The simulated guest's frames come back from guest b (which lingers a while).
+"$VSWITCHCTL" --socket "$T/vswitchd.sock" port-add br0 sim0 >"$T/sim0.path" 2>&1 ||
+    fail "port-add sim0"
+SIM_SOCK=$(tail -n1 "$T/sim0.path")
+timeout 30 "$VSW_GUEST" --socket "$SIM_SOCK" --mac 52:54:00:00:0c:01 --name sim0 \
+    --script "send $MAC_B 3; expect 3 5000" >"$T/sim0.out" 2>"$T/sim0.err"
+RC_S=$?
+cat "$T/sim0.out"
+[ $RC_S -eq 0 ] || { cat "$T/sim0.err"; fail "vsw-guest exited $RC_S"; }
+
+wait "$PID_B"; RC_B=$?
+cat "$T/b.out"
+[ $RC_B -eq 0 ] || fail "guest b exited $RC_B"
+[ "$(grep -c '^ping 10.0.0.1 seq=[0-9]* ok' "$T/b.out")" -eq 3 ] || fail "guest b: pings"
+grep -q '^l2 echo frames=3' "$T/b.out" || fail "guest b: did not echo the simulated guest's frames"
+
+# The VMM removed the port it created, and left the one it was given.
+if ctl port-list br0 | grep -q '^vm[0-9]'; then
+    ctl port-list br0
+    fail "VMM ports left behind"
+fi
+ctl port-list br0 | grep -q '^vma' || fail "the VMM deleted a port it did not create"
+
+if [ $FAILED -ne 0 ]; then
+    for f in a.err b.err vswitchd.log; do echo "--- $f"; cat "$T/$f"; done
+    exit 1
+fi
+echo "PASS"
+exit 0
