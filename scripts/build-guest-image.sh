@@ -310,7 +310,10 @@ VMLINUZ=/boot/vmlinuz-$KVER
 BUSYBOX=$(command -v busybox || true)
 [ -x /bin/busybox ] && BUSYBOX=/bin/busybox
 [ -n "$BUSYBOX" ] || die "busybox not found"
-file "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' || die "$BUSYBOX is not static"
+# It runs alone in the initramfs: no program interpreter (dynamic loader) allowed.
+if readelf -l "$BUSYBOX" | grep -q 'program interpreter'; then
+    die "$BUSYBOX is not statically linked (Debian package busybox-static)"
+fi
 
 mod_paths=()
 for m in "${MODULES[@]}"; do

@@ -10,6 +10,9 @@ PKGS=(
   libcmocka-dev                           # unit tests
   dpdk-dev                                # dpdk-testpmd: independent vhost-user peer in tests
   iproute2 procps psmisc                  # namespaces, process handling in tests
+  qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio lz4 zstd xz-utils kmod binutils
+                                          # real Linux guests under QEMU (tests/qemu)
+  clang libclang-rt-14-dev                # libFuzzer for long fuzz runs (tests/fuzz)
 )
 PKGS+=("$@")
 
