@@ -31,6 +31,10 @@ struct bridge_fdb_config {
     uint32_t max_entries;     /* learned + static; 0 = BRIDGE_FDB_DEFAULT_MAX */
     uint64_t age_ns;          /* 0 = BRIDGE_FDB_DEFAULT_AGE_SEC */
     struct rte_rcu_qsbr *rcu; /* readers' RCU, or NULL */
+    /* How to wait for a grace period when the FDB is destroyed, for readers that sleep
+     * while online and must be woken (NULL: rte_rcu_qsbr_synchronize()). */
+    void (*rcu_sync)(void *arg);
+    void *rcu_sync_arg;
 };
 
 struct bridge_fdb_stats {

@@ -70,6 +70,8 @@ struct bridge_fdb {
     uint32_t max_entries;
     uint64_t age_ns;
     struct rte_rcu_qsbr *rcu;
+    void (*rcu_sync)(void *arg);
+    void *rcu_sync_arg;
     char *name;
     struct bridge_fdb *next; /* live FDBs, under fdb_list_lock */
 
@@ -255,7 +257,9 @@ static void fdb_free(struct bridge_fdb *fdb)
          * lookup; wait them out. This also lets rte_hash_free() reclaim its whole defer queue
          * (it silently leaks the queue when entries are still pending).
          */
-        if (fdb->rcu)
+        if (fdb->rcu && fdb->rcu_sync)
+            fdb->rcu_sync(fdb->rcu_sync_arg);
+        else if (fdb->rcu)
             rte_rcu_qsbr_synchronize(fdb->rcu, RTE_QSBR_THRID_INVALID);
         rte_hash_free(fdb->h);
     }
@@ -287,6 +291,8 @@ struct bridge_fdb *bridge_fdb_create(const char *name, const struct bridge_fdb_c
     fdb->max_entries = cfg->max_entries ? cfg->max_entries : BRIDGE_FDB_DEFAULT_MAX;
     fdb->age_ns = cfg->age_ns ? cfg->age_ns : BRIDGE_FDB_DEFAULT_AGE_SEC * 1000000000ull;
     fdb->rcu = cfg->rcu;
+    fdb->rcu_sync = cfg->rcu_sync;
+    fdb->rcu_sync_arg = cfg->rcu_sync_arg;
     /*
      * Twice the limit: at half load cuckoo inserts stay fast and practically never fail, and
      * the spare half holds slots that wait for an RCU grace period after a delete.

@@ -71,6 +71,13 @@ void sw_rcu_sync(struct vsw *sw)
     rte_rcu_qsbr_check(sw->rcu, token, true);
 }
 
+/* The FDB waits for its readers with this: a plain rte_rcu_qsbr_synchronize() would wait for
+ * sleeping PMDs to time out of poll() (up to 1 s, the control thread frozen meanwhile). */
+static void fdb_rcu_sync(void *arg)
+{
+    sw_rcu_sync(arg);
+}
+
 /* ---- snapshot ---- */
 static void snapshot_free(struct sw_snapshot *s)
 {
@@ -279,6 +286,14 @@ void vsw_destroy(struct vsw *sw)
     snapshot_free(sw->snap);
     free(sw->rcu);
     free(sw);
+    if (eal_ready) {
+        /* The EAL leaves an empty runtime directory per process: take it with us. */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+        rte_eal_cleanup();
+        rmdir(dir);
+        eal_ready = false;
+    }
 }
 
 /* ---- bridges ---- */
@@ -307,8 +322,11 @@ int vsw_br_add(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
     snprintf(b->name, sizeof(b->name), "%s", name);
     b->age_sec = opts && opts->age_sec ? opts->age_sec : BRIDGE_FDB_DEFAULT_AGE_SEC;
     b->max_macs = opts && opts->max_macs ? opts->max_macs : BRIDGE_FDB_DEFAULT_MAX;
-    struct bridge_fdb_config fc = {
-        .max_entries = b->max_macs, .age_ns = (uint64_t)b->age_sec * 1000000000ull, .rcu = sw->rcu};
+    struct bridge_fdb_config fc = {.max_entries = b->max_macs,
+                                   .age_ns = (uint64_t)b->age_sec * 1000000000ull,
+                                   .rcu = sw->rcu,
+                                   .rcu_sync = fdb_rcu_sync,
+                                   .rcu_sync_arg = sw};
     char hname[VSW_NAME_MAX + 8];
     snprintf(hname, sizeof(hname), "fdb_%s", name);
     b->fdb = bridge_fdb_create(hname, &fc);
@@ -340,7 +358,9 @@ int vsw_br_set(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
         /* A new limit needs a new table: swap it in, the PMDs relearn. */
         struct bridge_fdb_config fc = {.max_entries = opts->max_macs,
                                        .age_ns = (uint64_t)b->age_sec * 1000000000ull,
-                                       .rcu = sw->rcu};
+                                       .rcu = sw->rcu,
+                                       .rcu_sync = fdb_rcu_sync,
+                                       .rcu_sync_arg = sw};
         char hname[VSW_NAME_MAX + 16];
         snprintf(hname, sizeof(hname), "fdb_%s_%lu", name, (unsigned long)sw->gen);
         struct bridge_fdb *fresh = bridge_fdb_create(hname, &fc);

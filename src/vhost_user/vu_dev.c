@@ -242,6 +242,17 @@ int vu_listen(const char *path)
             close(fd);
             return -EEXIST; /* never remove something that is not a stale socket */
         }
+        /* A socket something still listens on (our own control socket, another daemon's
+         * port) is not stale: refuse rather than steal its path. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int r = probe < 0 ? -1 : connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+        int e = errno;
+        if (probe >= 0)
+            close(probe);
+        if (probe >= 0 && (r == 0 || e == EAGAIN)) {
+            close(fd);
+            return -EADDRINUSE;
+        }
         unlink(path);
     }
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {

@@ -321,6 +321,7 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
     struct rx_writer w;
 
     if ((uint16_t)(avail_idx - q->last_avail_idx) > q->size) {
+        q->stats.drops[VSW_DROP_TX_BAD_DESC] += n;
         vu_queue_mark_broken(dev, q, "avail index moved by more than the ring size");
         goto out;
     }
@@ -369,7 +370,7 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
         if (mrg && nbufs > 1 && w.nb[0] && w.nb[1]) {
             *w.nb[0] = (uint8_t)(nbufs & 0xff);
             *w.nb[1] = (uint8_t)(nbufs >> 8);
-        } else if (mrg && w.nb[0] && w.nb[1]) {
+        } else if (w.nb[0] && w.nb[1]) { /* a 12-byte header without MRG_RXBUF says 1 too */
             *w.nb[0] = 1;
             *w.nb[1] = 0;
         }

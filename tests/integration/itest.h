@@ -18,11 +18,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ITEST_ETHERTYPE  0x88b5 /* IEEE local experimental */
-#define ITEST_NONE_MS    300    /* how long "nothing arrives" is watched */
-#define ITEST_RECV_MS    3000   /* a frame that is due must arrive within this */
-#define ITEST_WAIT_MS    5000   /* state changes (port running, stats) must happen within this */
-#define ITEST_MAX_GUESTS 8
+#define ITEST_ETHERTYPE 0x88b5 /* IEEE local experimental */
+#define ITEST_NONE_MS   300    /* how long "nothing arrives" is watched */
+#define ITEST_RECV_MS   3000   /* a frame that is due must arrive within this */
+#define ITEST_WAIT_MS   5000   /* state changes (port running, stats) must happen within this */
 
 struct itest_daemon {
     pid_t pid;      /* 0 once reaped */
@@ -81,7 +80,8 @@ void itest_wait_port_state(struct itest_daemon *d, const char *port, const char 
 json_t *itest_br_info(struct itest_daemon *d, const char *bridge);
 /* fdb-show BRIDGE: the port name of `mac` ("aa:bb:..."), or NULL if not in the table. The
  * returned string lives in a static buffer. Also asserts the table has `n_entries` entries
- * unless that is negative. */
+ * unless that is negative, one entry per MAC, and only dynamic entries (the tests add no
+ * static ones). */
 const char *itest_fdb_port(struct itest_daemon *d, const char *bridge, const char *mac,
                            int n_entries);
 

@@ -89,8 +89,13 @@ static void list_names(struct fx *f, const char *cmd, char *out, size_t cap)
                 names[b] = t;
             }
     out[0] = '\0';
-    for (size_t k = 0; k < n; k++)
-        snprintf(out + strlen(out), cap - strlen(out), "%s%s", k ? "," : "", names[k]);
+    for (size_t k = 0; k < n; k++) {
+        size_t used = strlen(out), len = strlen(names[k]) + (k ? 1 : 0);
+        assert_true(used + len < cap);
+        if (k)
+            out[used++] = ',';
+        memcpy(out + used, names[k], strlen(names[k]) + 1);
+    }
     json_decref(l);
 }
 
@@ -123,8 +128,13 @@ static void run_dir_sockets(struct fx *f, char *out, size_t cap)
     closedir(d);
     qsort(names, n, sizeof(names[0]), cmp_str);
     out[0] = '\0';
-    for (size_t k = 0; k < n; k++)
-        snprintf(out + strlen(out), cap - strlen(out), "%s%s", k ? "," : "", names[k]);
+    for (size_t k = 0; k < n; k++) {
+        size_t used = strlen(out), len = strlen(names[k]) + (k ? 1 : 0);
+        assert_true(used + len < cap);
+        if (k)
+            out[used++] = ',';
+        memcpy(out + used, names[k], strlen(names[k]) + 1);
+    }
 }
 
 static void assert_sockets(struct fx *f, const char *want)
@@ -221,6 +231,29 @@ static void test_invalid_names(void **state)
     if (!escaped_before)
         assert_int_equal(stat("/tmp/x.sock", &st), -1);
     assert_daemon_answers(f);
+}
+
+/*
+ * A port whose socket path is a live socket (here the control socket, run_dir/vswitchd.sock,
+ * which is where it lives by default) is refused; the control socket keeps working.
+ */
+static void test_port_name_of_live_socket(void **state)
+{
+    struct fx *f = *state;
+    itest_ctl_ok(&f->d, "br-add", "br0", NULL);
+    EXPECT(f, 1, "EADDRINUSE", "port-add", "br0", "vswitchd");
+    assert_names(f, "port-list", "");
+    assert_names(f, "br-list", "br0");
+    assert_daemon_answers(f);
+    /* A stale socket file (nobody listening) is replaced. */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    itest_port_path(&f->d, "old", sa.sun_path, sizeof(sa.sun_path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    itest_ctl_ok(&f->d, "port-add", "br0", "old", NULL);
+    f->g = itest_guest(&f->d, "old");
 }
 
 static void test_br_del_busy(void **state)
@@ -415,6 +448,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_duplicates_and_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_name_of_live_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_br_del_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_on_control_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_daemon, setup, teardown),

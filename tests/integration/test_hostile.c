@@ -7,6 +7,8 @@
  *   heads, index jumps, ...). Each time its TX queue is cut off: `stats h` shows one more
  *   queue error and one more rx_bad_desc drop; vswitchd keeps running and A and B keep
  *   exchanging frames (1000 each way at the end, every one delivered, in order, intact).
+ * - H points its RX buffers outside its memory: its RX queue is cut off (tx_bad_desc), the
+ *   flood it was part of still reaches B.
  * - A raw client on m sends one malformed vhost-user message (unknown request, a header that
  *   claims a 1 MB payload, bad version, wrong sizes, missing fd, bad ring index or size):
  *   it is disconnected, the port counts one more msg_error, its socket then accepts a valid
@@ -315,6 +317,42 @@ static void test_hostile_descriptors(void **state)
     json_decref(sb0);
 }
 
+/*
+ * H points all its RX buffers outside its memory (the frontend keeps the RX descriptor table
+ * at the start of guest memory). A flood from A reaches B; H's RX queue is cut off and
+ * counted (tx_bad_desc); A and B go on.
+ */
+static void test_hostile_rx_descriptors(void **state)
+{
+    struct fx *f = *state;
+    uint64_t base, size;
+    void *host;
+
+    f->g[H] = itest_guest(&f->d, "h");
+    /* The set-up's broadcast found h not connected yet. */
+    json_t *s = itest_port_stats(&f->d, "h");
+    uint64_t not_ready = itest_drop(s, "tx_not_ready");
+    json_decref(s);
+    vuf_guest_mem(f->g[H], &base, &size, &host);
+    struct vring_desc *rx = host;
+    for (uint16_t i = 0; i < vuf_queue_size(f->g[H]); i++)
+        __atomic_store_n(&rx[i].addr, base + size + 4096ull * i, __ATOMIC_RELEASE);
+
+    for (uint32_t k = 0; k < 3; k++) {
+        itest_send_frame(f->g[A], &bcast, &f->mac[A], ++f->seq, 200);
+        itest_expect_frame(f->g[B], "B", &bcast, &f->mac[A], f->seq, 200);
+    }
+    s = itest_port_stats(&f->d, "h");
+    assert_int_equal(itest_u64(s, "queue_errors"), 1);
+    assert_int_equal(itest_u64(s, "tx_packets"), 0);
+    assert_int_equal(itest_drop(s, "tx_bad_desc"), 1);
+    /* The frames after the first found the queue stopped. */
+    assert_int_equal(itest_drop(s, "tx_not_ready") - not_ready, 2);
+    json_decref(s);
+    assert_true(itest_daemon_alive(&f->d));
+    exchange(f, 200);
+}
+
 /* ---- malformed vhost-user messages on port m ---- */
 
 struct raw_msg {
@@ -463,6 +501,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hostile_descriptors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_rx_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

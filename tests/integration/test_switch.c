@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,13 +31,14 @@ struct fx {
     struct itest_daemon d;
     struct vuf_dev *g[N_GUESTS];
     struct vsw_mac mac[N_GUESTS];
+    pid_t child; /* a traffic generator process, killed at teardown if still running */
 };
 
 static const char *const names[N_GUESTS] = {"A", "B", "C", "D", "E"};
 static const char *const ports[N_GUESTS] = {"a", "b", "c", "d", "e"};
 static const struct vsw_mac bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 
-static int setup(void **state)
+static int setup_with(void **state, const char *const extra[])
 {
     static struct fx fixture;
     struct fx *f = &fixture;
@@ -44,7 +46,7 @@ static int setup(void **state)
     *state = f;
     for (int i = 0; i < N_GUESTS; i++)
         f->mac[i] = itest_mac((uint8_t)(0x0a + i));
-    itest_daemon_start(&f->d, NULL);
+    itest_daemon_start(&f->d, extra);
     itest_ctl_ok(&f->d, "br-add", "br0", NULL);
     for (int i = A; i <= C; i++) {
         itest_ctl_ok(&f->d, "port-add", "br0", ports[i], NULL);
@@ -53,11 +55,27 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup(void **state)
+{
+    return setup_with(state, NULL);
+}
+
+/* Two PMD threads: the three ports' queues are spread over both. */
+static int setup_2pmds(void **state)
+{
+    static const char *const extra[] = {"--pmds", "2", NULL};
+    return setup_with(state, extra);
+}
+
 static int teardown(void **state)
 {
     struct fx *f = *state;
     for (int i = 0; i < N_GUESTS; i++)
         vuf_close(f->g[i]);
+    if (f->child > 0) {
+        kill(f->child, SIGKILL);
+        waitpid(f->child, NULL, 0);
+    }
     return itest_daemon_stop(&f->d);
 }
 
@@ -300,7 +318,8 @@ static unsigned drain(struct vuf_dev *g)
  * allows, CHURN_MS long) while the test deletes and re-adds port c, reconnects its guest,
  * swaps the FDB table (br-set --max-macs) and changes the age under that traffic. The
  * daemon must survive it and exit cleanly (the sanitizers watch every access), and the
- * bridge must still forward afterwards.
+ * bridge must still forward afterwards. Runs with two PMDs, so a flood from one PMD meets
+ * the other PMD's enqueues, and the RCU grace periods wait for both.
  */
 #define CHURN_MS     3000
 #define CHURN_ROUNDS 12
@@ -309,6 +328,7 @@ static void flood_child(const char *path)
 {
     uint8_t frame[1514];
     const struct vsw_mac src = itest_mac(0x7a);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     struct vuf_dev *g = vuf_connect(path, NULL);
     if (!g)
         _exit(2);
@@ -340,6 +360,7 @@ static void test_port_churn_under_traffic(void **state)
     assert_true(child >= 0);
     if (child == 0)
         flood_child(path);
+    f->child = child;
 
     unsigned got_b = 0, rounds = 0;
     uint64_t end = vsw_now_ns() + (CHURN_MS - 500) * 1000000ull;
@@ -351,6 +372,13 @@ static void test_port_churn_under_traffic(void **state)
         vuf_close(f->g[C]);
         f->g[C] = NULL;
         got_b += drain(f->g[B]);
+        /* B floods too, from the other PMD. */
+        for (uint32_t k = 0; k < 32; k++) {
+            static uint8_t fr[1514];
+            itest_frame(fr, sizeof(fr), &bcast, &f->mac[B], 1000 * rounds + k);
+            if (vuf_send(f->g[B], fr, sizeof(fr)) < 0)
+                break;
+        }
         itest_ctl_ok(&f->d, "br-set", "br0", "--max-macs", max, NULL);
         itest_ctl_ok(&f->d, "port-add", "br0", "c", NULL);
         f->g[C] = itest_guest(&f->d, "c");
@@ -364,6 +392,7 @@ static void test_port_churn_under_traffic(void **state)
 
     int st;
     assert_int_equal(waitpid(child, &st, 0), child);
+    f->child = 0;
     print_message("%u rounds of port churn, B received %u flooded frames meanwhile\n", rounds,
                   got_b);
     assert_true(WIFEXITED(st));
@@ -371,7 +400,13 @@ static void test_port_churn_under_traffic(void **state)
     assert_true(itest_daemon_alive(&f->d));
     assert_true(got_b > 0);
 
-    /* Still a working bridge: a fresh guest on a, unicast to B once B is known. */
+    /* Still a working bridge: a fresh guest on a, unicast to B once B is known. B's last
+     * floods must be through first, or A could see them. */
+    uint64_t deadline = vsw_now_ns() + ITEST_WAIT_MS * 1000000ull;
+    while (vuf_tx_pending(f->g[B]) > 0) {
+        assert_true(vsw_now_ns() < deadline);
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
     f->g[A] = itest_guest(&f->d, "a");
     drain(f->g[B]);
     drain(f->g[C]);
@@ -395,7 +430,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bridges_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_del, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mac_move, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_port_churn_under_traffic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_churn_under_traffic, setup_2pmds, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,9 +54,9 @@
 #define VUT_F_BASE                                                                                 \
     ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |                            \
      (1ull << VIRTIO_RING_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
-#define VUT_F_ALL    (VUT_F_BASE | (1ull << VIRTIO_NET_F_MRG_RXBUF))
-#define VUT_PF_ALL   ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))
-#define VUT_ALL_FDS  0xffffffffu
+#define VUT_F_ALL   (VUT_F_BASE | (1ull << VIRTIO_NET_F_MRG_RXBUF))
+#define VUT_PF_ALL  ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))
+#define VUT_ALL_FDS 0xffffffffu
 
 struct vut {
     /* fake guest */
@@ -157,11 +157,6 @@ static const uint64_t vut_reg_off[VUT_NREG] = {VUT_R0_OFF, 0, 0};
 
 static inline struct vut *vut_new(void)
 {
-    static bool log_set;
-    if (!log_set) {
-        vsw_log_set_level(getenv("VUT_LOG") ? VSW_LOG_DEBUG : VSW_LOG_ERR);
-        log_set = true;
-    }
     struct vut *v = calloc(1, sizeof(*v));
     assert_non_null(v);
     v->fds_at_start = vut_count_fds();
@@ -169,8 +164,7 @@ static inline struct vut *vut_new(void)
         /* R0: canary page before the region, and the rest of the last page after it */
         v->file_len[r] = r == 0 ? VUT_R0_OFF + 0x100000 : vut_reg_size[r];
         v->memfd[r] = vut_memfd(v->file_len[r]);
-        v->file[r] = mmap(NULL, v->file_len[r], PROT_READ | PROT_WRITE, MAP_SHARED, v->memfd[r],
-                          0);
+        v->file[r] = mmap(NULL, v->file_len[r], PROT_READ | PROT_WRITE, MAP_SHARED, v->memfd[r], 0);
         assert_true(v->file[r] != MAP_FAILED);
     }
     memset(v->file[0], VUT_CANARY, v->file_len[0]);
@@ -268,19 +262,18 @@ static inline int vut_process(struct vut *v, const struct vhost_user_msg *m, int
     for (unsigned i = 0; i < nfds; i++) {
         if (kept & (1u << i)) {
             if (!vut_fd_open(saved[i]))
-                fail_msg("fd %u (%d) of request %u was closed but should be kept", i,
-                         saved[i], m->hdr.request);
+                fail_msg("fd %u (%d) of request %u was closed but should be kept", i, saved[i],
+                         m->hdr.request);
         } else if (!vut_fd_closed(saved[i])) {
-            fail_msg("fd %u (%d) of request %u (rc %d) left open", i, saved[i], m->hdr.request,
-                     rc);
+            fail_msg("fd %u (%d) of request %u (rc %d) left open", i, saved[i], m->hdr.request, rc);
         }
     }
     return rc;
 }
 
 /* Send a request that must succeed; returns whether a reply was produced. */
-static inline bool vut_ok(struct vut *v, uint32_t req, const void *payload, uint32_t size,
-                          int *fds, unsigned nfds, uint32_t kept, struct vhost_user_msg *reply)
+static inline bool vut_ok(struct vut *v, uint32_t req, const void *payload, uint32_t size, int *fds,
+                          unsigned nfds, uint32_t kept, struct vhost_user_msg *reply)
 {
     struct vhost_user_msg m, r;
     bool out;
@@ -322,8 +315,8 @@ static inline void vut_set_mem_table(struct vut *v)
         fds[r] = dup(v->memfd[r]);
         assert_true(fds[r] >= 0);
     }
-    vut_ok(v, VHOST_USER_SET_MEM_TABLE, &m, 8 + VUT_NREG * sizeof(m.regions[0]), fds, VUT_NREG,
-           0, NULL);
+    vut_ok(v, VHOST_USER_SET_MEM_TABLE, &m, 8 + VUT_NREG * sizeof(m.regions[0]), fds, VUT_NREG, 0,
+           NULL);
 }
 
 /* SET_VRING_KICK with a fresh eventfd (kept by the backend). */
@@ -464,11 +457,19 @@ static inline struct vu_dev_stats vut_stats(const struct vut *v)
     return s;
 }
 
+/* Environment knobs for debugging: VUT_LOG=1 logs at debug level, VUT_FILTER=pattern runs
+ * only the matching cases. */
+static inline void vut_main_init(void)
+{
+    vsw_log_set_level(getenv("VUT_LOG") ? VSW_LOG_DEBUG : VSW_LOG_ERR);
+    if (getenv("VUT_FILTER"))
+        cmocka_set_test_filter(getenv("VUT_FILTER"));
+}
+
 /* Run a table of cases: one cmocka test per entry, named after it, state = &cases[i]. */
-static inline int vut_run_table(const char *group, const void *cases, size_t case_size,
-                                size_t n, const char *(*name_of)(const void *),
-                                CMUnitTestFunction fn, CMFixtureFunction setup,
-                                CMFixtureFunction teardown)
+static inline int vut_run_table(const char *group, const void *cases, size_t case_size, size_t n,
+                                const char *(*name_of)(const void *), CMUnitTestFunction fn,
+                                CMFixtureFunction setup, CMFixtureFunction teardown)
 {
     struct CMUnitTest *t = calloc(n, sizeof(*t));
     assert_non_null(t);
