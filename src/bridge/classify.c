@@ -19,8 +19,9 @@ static void classify_chunk(struct bridge_fdb *fdb, struct pkt *const pkts[], uin
 {
     const struct vsw_mac *macs[CLASSIFY_BULK_MAX];
     uint32_t ports[CLASSIFY_BULK_MAX];
-    uint16_t idx[CLASSIFY_BULK_MAX]; /* packet of each destination looked up */
+    uint16_t slot[CLASSIFY_BULK_MAX]; /* per packet: its destination's lookup slot */
     uint16_t n_src = 0, n_dst = 0;
+    const struct vsw_mac *last = NULL;
 
     /* Pass 1: validate and collect sources. */
     for (uint16_t i = 0; i < n; i++) {
@@ -36,7 +37,10 @@ static void classify_chunk(struct bridge_fdb *fdb, struct pkt *const pkts[], uin
             continue;
         }
         p->out_port = PKT_OUT_FLOOD; /* until the lookup says otherwise */
-        macs[n_src] = &eth->src;
+        /* A burst usually comes from one sender: probe each run of equal sources once. */
+        if (last && vsw_mac_equal(last, &eth->src) && ports[n_src - 1] == p->in_port)
+            continue;
+        last = macs[n_src] = &eth->src;
         ports[n_src] = p->in_port;
         n_src++;
     }
@@ -48,32 +52,37 @@ static void classify_chunk(struct bridge_fdb *fdb, struct pkt *const pkts[], uin
      */
     bridge_fdb_learn_bulk(fdb, macs, ports, n_src, now_ns);
 
-    /* Pass 2: unicast destinations of the surviving packets. */
+    /* Pass 2: unicast destinations of the surviving packets; runs of equal ones share a
+     * probe (a flow's frames come in runs). */
+    last = NULL;
     for (uint16_t i = 0; i < n; i++) {
         struct pkt *p = pkts[i];
 
+        slot[i] = UINT16_MAX;
         if (p->out_port != PKT_OUT_FLOOD)
             continue;
         const struct eth_hdr *eth = pkt_eth(p);
         if (vsw_mac_is_multicast(&eth->dst)) /* includes broadcast */
             continue;
-        macs[n_dst] = &eth->dst;
-        idx[n_dst] = i;
-        n_dst++;
+        if (!last || !vsw_mac_equal(last, &eth->dst))
+            last = macs[n_dst++] = &eth->dst;
+        slot[i] = n_dst - 1;
     }
     if (n_dst == 0)
         return;
     bridge_fdb_lookup_bulk(fdb, macs, ports, n_dst, now_ns);
 
-    for (uint16_t d = 0; d < n_dst; d++) {
-        struct pkt *p = pkts[idx[d]];
-
-        if (ports[d] == BRIDGE_PORT_NONE)
+    for (uint16_t i = 0; i < n; i++) {
+        if (slot[i] == UINT16_MAX)
+            continue;
+        struct pkt *p = pkts[i];
+        uint32_t port = ports[slot[i]];
+        if (port == BRIDGE_PORT_NONE)
             continue; /* unknown unicast: flood */
-        if (ports[d] == p->in_port)
+        if (port == p->in_port)
             pkt_drop(p, VSW_DROP_NO_DEST); /* the destination sits behind the ingress port */
         else
-            p->out_port = (int32_t)ports[d];
+            p->out_port = (int32_t)port;
     }
 }
 
