@@ -215,6 +215,36 @@ static void print_port_list(json_t *r)
     table_print(&t);
 }
 
+/* One line per VM: its ports as PORT@BRIDGE, comma-separated. */
+static void print_vm_list(json_t *r)
+{
+    static const char *const hdr[] = {"VM", "PID", "PORTS"};
+    struct table t = {ARRAY_SIZE(hdr), hdr, "lrl"};
+    size_t i, k;
+    json_t *vm, *p;
+    json_array_foreach(r, i, vm)
+    {
+        json_t *ports = json_object_get(vm, "ports");
+        size_t cap = 1;
+        json_array_foreach(ports, k, p)
+        {
+            cap += strlen(jstr(p, "name")) + strlen(jstr(p, "bridge")) + 2;
+        }
+        char *list = calloc(1, cap);
+        if (!list)
+            fail(EXIT_DAEMON, "out of memory");
+        size_t len = 0;
+        json_array_foreach(ports, k, p)
+        {
+            len += (size_t)snprintf(list + len, cap - len, "%s%s@%s", k ? "," : "", jstr(p, "name"),
+                                    jstr(p, "bridge"));
+        }
+        table_add(&t, jstr(vm, "name"), jnum(vm, "pid"), list);
+        free(list);
+    }
+    table_print(&t);
+}
+
 static int fdb_cmp(const void *a, const void *b)
 {
     json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
@@ -355,7 +385,9 @@ static const struct cmd_spec cmds[] = {
      {"bridge", "name"},
      {"BR", "PORT"},
      2,
-     {{"--type", "type", OPT_STRING}, {"--mode", "mode", OPT_STRING}, {"--path", "path", OPT_STRING}},
+     {{"--type", "type", OPT_STRING},
+      {"--mode", "mode", OPT_STRING},
+      {"--path", "path", OPT_STRING}},
      false,
      print_port_add},
     {"port-del", "PORT", "delete a port", {"name"}, {"PORT"}, 1, {{NULL}}, false, print_nothing},
@@ -404,6 +436,15 @@ static const struct cmd_spec cmds[] = {
      {{NULL}},
      false,
      print_stats},
+    {"vm-list",
+     "",
+     "list the VMs (vswitch-vmm) that asked for ports, with their ports",
+     {NULL},
+     {NULL},
+     0,
+     {{NULL}},
+     false,
+     print_vm_list},
     {"version", "", "show the daemon's version", {NULL}, {NULL}, 0, {{NULL}}, false, print_version},
 };
 

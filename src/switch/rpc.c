@@ -265,13 +265,33 @@ static const char *port_type_name(enum vsw_port_type t)
     return "?";
 }
 
+/* "vm": {"name": NAME, "pid": N}, optional: the VM a port is for (a VMM says so). */
+static int get_vm(json_t *params, struct vsw_port_opts *opts, struct rpc_error *err)
+{
+    static const char *const allowed[] = {"name", "pid", NULL};
+    json_t *vm = json_object_get(params, "vm");
+    if (!vm)
+        return 0;
+    if (!json_is_object(vm))
+        return invalid(err, "\"vm\" must be an object {\"name\", \"pid\"}");
+    uint32_t pid = 0;
+    if (check_members(vm, allowed, err) || get_name(vm, "name", true, &opts->vm_name, err))
+        return -1;
+    if (!json_object_get(vm, "pid"))
+        return invalid(err, "missing parameter \"pid\" in \"vm\"");
+    if (get_u32(vm, "pid", 1, INT32_MAX, &pid, err))
+        return -1;
+    opts->vm_pid = pid;
+    return 0;
+}
+
 static json_t *m_port_add(void *ctx, json_t *params, struct rpc_error *err)
 {
-    static const char *const allowed[] = {"bridge", "name", "type", "mode", "path", NULL};
+    static const char *const allowed[] = {"bridge", "name", "type", "mode", "path", "vm", NULL};
     const char *bridge, *name;
     struct vsw_port_opts opts = {.type = VSW_PORT_VHOST_USER, .mode = VSW_PORT_SERVER};
     if (check_members(params, allowed, err) || get_name(params, "bridge", true, &bridge, err) ||
-        get_name(params, "name", true, &name, err))
+        get_name(params, "name", true, &name, err) || get_vm(params, &opts, err))
         return NULL;
     json_t *mode = json_object_get(params, "mode"), *path = json_object_get(params, "path");
     if (mode && (!json_is_string(mode) || (strcmp(json_string_value(mode), "server") != 0 &&
@@ -331,8 +351,8 @@ static json_t *m_port_del(void *ctx, json_t *params, struct rpc_error *err)
 
 static int port_list_one(const struct vsw_port_info *p, void *arg)
 {
-    static const char *const keys[] = {"name",  "bridge", "type",       "mode", "path",
-                                       "state", "index",  "queue_pairs"};
+    static const char *const keys[] = {"name", "bridge", "type",  "mode",
+                                       "path", "state",  "index", "queue_pairs"};
     return append(arg, OBJ(keys, str_or_null(p->name), str_or_null(p->bridge), str_or_null(p->type),
                            str_or_null(p->mode), str_or_null(p->path), str_or_null(p->state),
                            json_integer(p->index), json_integer(p->n_queue_pairs)));
@@ -480,12 +500,60 @@ static json_t *m_stats(void *ctx, json_t *params, struct rpc_error *err)
     return res ? res : oom(err);
 }
 
+/* vm-list: the ports grouped by the VM they were created for, VMs in the order of their first
+ * port. A VM is its (name, pid): two VMMs may share a name. */
+struct vm_walk {
+    json_t *vms; /* the result array */
+};
+
+static int vm_list_one(const struct vsw_port_info *p, void *arg)
+{
+    struct vm_walk *w = arg;
+    if (!p->vm_name)
+        return 0;
+    size_t i;
+    json_t *vm, *found = NULL;
+    json_array_foreach(w->vms, i, vm)
+    {
+        if (strcmp(json_string_value(json_object_get(vm, "name")), p->vm_name) == 0 &&
+            json_integer_value(json_object_get(vm, "pid")) == (json_int_t)p->vm_pid) {
+            found = vm;
+            break;
+        }
+    }
+    if (!found) {
+        static const char *const keys[] = {"name", "pid", "ports"};
+        found = OBJ(keys, json_string(p->vm_name), json_integer(p->vm_pid), json_array());
+        if (append(w->vms, found) < 0)
+            return -ENOMEM;
+    }
+    static const char *const pkeys[] = {"name", "bridge", "state"};
+    return append(json_object_get(found, "ports"),
+                  OBJ(pkeys, str_or_null(p->name), str_or_null(p->bridge), str_or_null(p->state)));
+}
+
+static json_t *m_vm_list(void *ctx, json_t *params, struct rpc_error *err)
+{
+    static const char *const allowed[] = {NULL};
+    if (check_members(params, allowed, err))
+        return NULL;
+    struct vm_walk w = {.vms = json_array()};
+    if (!w.vms)
+        return oom(err);
+    int r = vsw_port_foreach(ctx, NULL, vm_list_one, &w);
+    if (r < 0) {
+        json_decref(w.vms);
+        return r == -ENOMEM ? oom(err) : failed(err, r, NULL);
+    }
+    return w.vms;
+}
+
 static const struct rpc_method methods[] = {
     {"version", m_version},   {"br-add", m_br_add},       {"br-del", m_br_del},
     {"br-set", m_br_set},     {"br-list", m_br_list},     {"port-add", m_port_add},
     {"port-del", m_port_del}, {"port-list", m_port_list}, {"fdb-show", m_fdb_show},
-    {"fdb-add", m_fdb_add},   {"fdb-del", m_fdb_del},
-    {"stats", m_stats},
+    {"fdb-add", m_fdb_add},   {"fdb-del", m_fdb_del},     {"stats", m_stats},
+    {"vm-list", m_vm_list},
 };
 
 const struct rpc_method *vsw_rpc_methods(size_t *n)

@@ -492,6 +492,16 @@ int vsw_port_add(struct vsw *sw, const char *bridge, const char *name,
     }
     snprintf(p->name, sizeof(p->name), "%s", name);
     p->mode = opts ? opts->mode : VSW_PORT_SERVER;
+    if (opts && opts->vm_name) {
+        if (!vsw_name_valid(opts->vm_name) || opts->vm_pid == 0) {
+            set_err(err, "invalid VM '%s' (a name of 1-31 of A-Z a-z 0-9 _ . - and a pid > 0)",
+                    opts->vm_name);
+            free(p);
+            return -EINVAL;
+        }
+        snprintf(p->vm_name, sizeof(p->vm_name), "%s", opts->vm_name);
+        p->vm_pid = opts->vm_pid;
+    }
     if (p->mode == VSW_PORT_CLIENT) {
         const char *path = opts->path;
         if (!path || path[0] != '/' || strlen(path) >= sizeof(p->path)) {
@@ -555,6 +565,8 @@ static void port_info(const struct sw_port *p, struct vsw_port_info *out)
     out->state = p->cls->state(p);
     out->index = p->index;
     out->n_queue_pairs = p->cls->n_rxq(p);
+    out->vm_name = p->vm_name[0] ? p->vm_name : NULL;
+    out->vm_pid = p->vm_name[0] ? p->vm_pid : 0;
     p->cls->get_stats(p, &out->stats);
 }
 

@@ -71,7 +71,9 @@ enum vsw_port_mode {
 struct vsw_port_opts {
     enum vsw_port_type type;
     enum vsw_port_mode mode;
-    const char *path; /* client mode: the frontend's server socket */
+    const char *path;    /* client mode: the frontend's server socket */
+    const char *vm_name; /* the VM the port is for (a valid name), or NULL (vm-list) */
+    uint32_t vm_pid;     /* its process (the VMM's pid, > 0) when vm_name is set */
 };
 
 struct vsw_port_stats {
@@ -91,6 +93,8 @@ struct vsw_port_info {
     const char *state;  /* "listening", "connecting", "connected", "running" */
     uint32_t index;     /* switch port index (as in the FDB) */
     uint16_t n_queue_pairs;
+    const char *vm_name; /* the VM that asked for the port, or NULL */
+    uint32_t vm_pid;     /* 0 when vm_name is NULL */
     struct vsw_port_stats stats;
 };
 

@@ -2,8 +2,8 @@
  * Linux x86 boot protocol, 64-bit entry (Documentation/arch/x86/boot.rst): parse and check
  * a bzImage's setup header, load the protected-mode kernel at 1 MiB, the initrd as high in
  * low RAM as the kernel allows, the command line, and a zero page (struct boot_params) with
- * the e820 map. The vCPU then starts in long mode (the raw boot's GDT and identity tables) at
- * the 64-bit entry (load address + 0x200) with %rsi = the zero page.
+ * the e820 map and the ACPI RSDP's address. The vCPU then starts in long mode (the raw boot's GDT
+ * and identity tables) at the 64-bit entry (load address + 0x200) with %rsi = the zero page.
  *
  * The image is untrusted input: every header field is range-checked and no arithmetic can
  * wrap. Main thread, before the vCPUs start.
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define HDR_SETUP_SECTS  0x1f1
+#define HDR_SYSSIZE      0x1f4 /* protected-mode code, in 16-byte units */
 #define HDR_BOOT_FLAG    0x1fe
 #define HDR_JUMP         0x200
 #define HDR_MAGIC        0x202
@@ -28,6 +29,7 @@
 #define HDR_XLOADFLAGS   0x236
 #define HDR_CMDLINE_SIZE 0x238
 #define HDR_INIT_SIZE    0x260
+#define BP_ACPI_RSDP     0x070 /* boot_params.acpi_rsdp_addr (64-bit) */
 #define BP_E820_ENTRIES  0x1e8
 #define BP_E820_TABLE    0x2d0
 #define BP_E820_MAX      128
@@ -76,6 +78,8 @@ int vmm_bzimage_parse(const uint8_t *img, size_t len, struct vmm_bzimage *out)
     out->setup_size = setup;
     out->hdr_end = hdr_end;
     out->kernel_size = len - setup;
+    if ((uint64_t)rd32(img, HDR_SYSSIZE) * 16 > (uint64_t)out->kernel_size + 15)
+        return -EINVAL; /* a truncated image */
     out->init_size = rd32(img, HDR_INIT_SIZE);
     out->initrd_addr_max = rd32(img, HDR_INITRD_MAX);
     out->cmdline_size = rd32(img, HDR_CMDLINE_SIZE);
@@ -88,8 +92,8 @@ unsigned vmm_e820_build(const struct vmm_mem *m, struct vmm_e820 *e, unsigned ma
 {
     const struct vmm_e820 fixed[] = {
         {0, 0x9fc00, VMM_E820_RAM},
-        {0x9fc00, 0x400, VMM_E820_RESERVED},   /* EBDA */
-        {0xf0000, 0x10000, VMM_E820_RESERVED}, /* BIOS area: where the RSDP will live */
+        {0x9fc00, 0x400, VMM_E820_RESERVED},               /* EBDA */
+        {VMM_ACPI_BASE, VMM_ACPI_SIZE, VMM_E820_RESERVED}, /* BIOS area: the ACPI tables */
     };
     unsigned n = 0;
     for (unsigned i = 0; i < ARRAY_SIZE(fixed) && n < max; i++)
@@ -146,6 +150,7 @@ int vmm_linux_load(const struct vmm_mem *m, const uint8_t *img, size_t len, cons
     struct vmm_e820 e[BP_E820_MAX];
     unsigned n = vmm_e820_build(m, e, BP_E820_MAX);
     bp[BP_E820_ENTRIES] = (uint8_t)n;
+    wr32(bp, BP_ACPI_RSDP, (uint32_t)VMM_ACPI_BASE); /* the high half stays 0 */
     for (unsigned i = 0; i < n; i++) {
         uint8_t *d = bp + BP_E820_TABLE + i * 20;
         wr32(d, 0, (uint32_t)e[i].addr);

@@ -1,6 +1,7 @@
 /*
- * The vswitchd control client the VMM needs: port-add and port-del, one JSON-RPC 2.0 request
- * per connection (docs/control-protocol.md). Main thread, at start-up and tear-down.
+ * The vswitchd control client the VMM needs: port-add (saying which VM the port is for, for
+ * vm-list) and port-del, one JSON-RPC 2.0 request per connection (docs/control-protocol.md).
+ * Main thread, at start-up and tear-down.
  */
 #include "virtio.h"
 
@@ -110,12 +111,14 @@ out:
     return result;
 }
 
-int vmm_ctl_port_add(const char *ctl_socket, const char *bridge, const char *name, char *path,
-                     size_t cap)
+int vmm_ctl_port_add(const char *ctl_socket, const char *bridge, const char *name,
+                     const char *vm_name, char *path, size_t cap)
 {
     int err;
     json_t *r = ctl_call(ctl_socket, "port-add",
-                         json_pack("{s:s, s:s}", "bridge", bridge, "name", name), &err);
+                         json_pack("{s:s, s:s, s:{s:s, s:i}}", "bridge", bridge, "name", name, "vm",
+                                   "name", vm_name, "pid", (int)getpid()),
+                         &err);
     if (!r)
         return err;
     json_t *p = json_object_get(r, "path");

@@ -1,9 +1,9 @@
 /*
  * vswitch-vmm: command line parsing, then vmm_run(). See docs/vmm.md.
  *
- *   vswitch-vmm --kernel ELF|bzImage [--initrd FILE] [--cmdline S] [--mem 64M] [--cpus 1]
- *               [--net BRIDGE[,mac=M] | --net vhost-user:PATH[,mac=M]]...
- *               [--ctl SOCKET] [--log-level L]
+ *   vswitch-vmm --kernel vmlinux|bzImage|ELF [--initrd FILE] [--cmdline S] [--mem 64M]
+ *               [--cpus 1] [--name NAME] [--net BRIDGE[,mac=M] | --net vhost-user:PATH[,mac=M]]...
+ *               [--ctl SOCKET] [--log-level L] [--dry-run]
  */
 #include "vmm.h"
 #include "common.h"
@@ -19,16 +19,20 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: vswitch-vmm --kernel ELF|bzImage [--initrd FILE] [--cmdline STRING]\n"
-            "                   [--mem SIZE] [--cpus N]\n"
+            "usage: vswitch-vmm --kernel vmlinux|bzImage|ELF [--initrd FILE] [--cmdline STRING]\n"
+            "                   [--mem SIZE] [--cpus N] [--name NAME]\n"
             "                   [--net BRIDGE[,mac=MAC]] [--net vhost-user:PATH[,mac=MAC]]...\n"
-            "                   [--ctl SOCKET] [--log-level err|warn|info|debug]\n"
-            "  --kernel   ELF64 test guest, entered in 64-bit mode (raw boot), or a Linux\n"
-            "             bzImage (boot protocol 2.12+, 64-bit entry; experimental)\n"
+            "                   [--ctl SOCKET] [--log-level err|warn|info|debug] [--dry-run]\n"
+            "  --kernel   found out from its contents: a Linux ELF vmlinux with a PVH note\n"
+            "             (PVH entry), a bzImage (boot protocol 2.12+, 64-bit entry), or any\n"
+            "             other ELF64 (the test guest: entered in 64-bit mode, raw boot)\n"
             "  --mem      guest memory, e.g. 64M or 1G (multiple of 2M; default 64M)\n"
+            "  --name     the VM's name in `vswitchctl vm-list` (default vm<pid>)\n"
             "  --net      a virtio-net NIC on a vswitchd bridge (port created and removed by\n"
             "             the VMM) or on an existing vhost-user socket\n"
             "  --ctl      vswitchd control socket (default $VSWITCH_SOCK or %s)\n"
+            "  --dry-run  build the machine (memory, ACPI tables, boot structures, registers)\n"
+            "             and exit 0 without running it\n"
             "exit status: the byte the guest wrote to port 0xf4, 0 after an ACPI power-off\n"
             "             or reset, 2 usage error, %d VMM failure\n",
             DEFAULT_CTL, VMM_STATUS_ERROR);
@@ -114,6 +118,7 @@ int main(int argc, char **argv)
         {"cmdline", required_argument, NULL, 'c'}, {"mem", required_argument, NULL, 'm'},
         {"cpus", required_argument, NULL, 'p'},    {"net", required_argument, NULL, 'n'},
         {"ctl", required_argument, NULL, 's'},     {"log-level", required_argument, NULL, 'l'},
+        {"name", required_argument, NULL, 'N'},    {"dry-run", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct vmm_config cfg = {.mem_size = 64ull << 20, .cpus = 1};
@@ -171,6 +176,19 @@ int main(int argc, char **argv)
             vsw_log_set_level(lvl);
             break;
         }
+        case 'N':
+            if (!vsw_name_valid(optarg)) {
+                fprintf(stderr,
+                        "vswitch-vmm: bad --name %s (1-%d of A-Z a-z 0-9 _ . -, not starting "
+                        "with . or -)\n",
+                        optarg, VSW_NAME_MAX - 1);
+                return 2;
+            }
+            cfg.name = optarg;
+            break;
+        case 'D':
+            cfg.dry_run = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;

@@ -84,6 +84,26 @@ static int setup_lapic(struct vmm_vcpu *c)
     return 0;
 }
 
+/* The MSRs firmware would leave set: fast strings on, MTRRs enabled with write-back as the
+ * default type (Linux otherwise disables PAT). Best effort: KVM may refuse one of them. */
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_MTRR_DEF_TYPE    0x2ff
+#define MISC_ENABLE_FAST_STR 1ull
+#define MTRR_DEF_ENABLE_WB   ((1ull << 11) | 6)
+
+static void setup_msrs(struct vmm_vcpu *c)
+{
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e[2];
+    } m = {.hdr.nmsrs = 2,
+           .e = {{.index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STR},
+                 {.index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_ENABLE_WB}}};
+    int n = ioctl(c->fd, KVM_SET_MSRS, &m);
+    if (n != 2)
+        VLOG(DEBUG, VMM_MODULE, "vcpu%u: KVM_SET_MSRS set %d of 2", c->id, n);
+}
+
 int vmm_vcpu_init(struct vmm *vm, struct vmm_vcpu *c, unsigned id)
 {
     memset(c, 0, sizeof(*c));
@@ -104,6 +124,8 @@ int vmm_vcpu_init(struct vmm *vm, struct vmm_vcpu *c, unsigned id)
     int rc = setup_cpuid(c);
     if (rc == 0)
         rc = setup_lapic(c);
+    if (rc == 0)
+        setup_msrs(c);
     if (rc == 0) {
         struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
         if (ioctl(c->fd, KVM_SET_FPU, &fpu) < 0)
@@ -145,6 +167,21 @@ int vmm_vcpu_setup_boot(struct vmm_vcpu *c, const struct vmm_boot_regs *r)
         sregs.cr4 = CR4_PAE;
         sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG;
         sregs.efer = EFER_LME | EFER_LMA;
+    } else if (r->protected32) {
+        /* PVH: 32-bit flat segments, TR a 32-bit TSS, paging off, CR4 and EFER clear. */
+        seg_flat(&sregs.cs, VMM_GDT_CODE, 0xb, false);
+        seg_flat(&sregs.ds, VMM_GDT_DATA, 0x3, false);
+        sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+        sregs.tr = (struct kvm_segment){
+            .base = 0, .limit = 0x67, .selector = VMM_PVH_GDT_TSS, .type = 0xb, .present = 1};
+        sregs.gdt.base = VMM_RAW_GDT;
+        sregs.gdt.limit = VMM_PVH_GDT_ENTRIES * 8 - 1;
+        sregs.idt.base = 0;
+        sregs.idt.limit = 0;
+        sregs.cr3 = 0;
+        sregs.cr4 = 0;
+        sregs.cr0 = CR0_PE | CR0_ET;
+        sregs.efer = 0;
     }
     if (ioctl(c->fd, KVM_SET_SREGS, &sregs) < 0)
         return -errno;
@@ -155,6 +192,7 @@ int vmm_vcpu_setup_boot(struct vmm_vcpu *c, const struct vmm_boot_regs *r)
         .rsp = r->rsp,
         .rdi = r->rdi,
         .rsi = r->rsi,
+        .rbx = r->rbx,
     };
     if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0)
         return -errno;

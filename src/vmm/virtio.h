@@ -140,9 +140,10 @@ int vhost_net_start(struct vhost_net *h, uint64_t features, const struct vmm_mem
 int vhost_net_stop(struct vhost_net *h, const struct vhost_net_queue *q, unsigned nq);
 
 /* ---- vswitchd control client (ctl_client.c) ---- */
-/* port-add: on success path holds the vhost-user socket path. 0 or -errno (logged). */
-int vmm_ctl_port_add(const char *ctl_socket, const char *bridge, const char *name, char *path,
-                     size_t cap);
+/* port-add for VM vm_name (this process): on success path holds the vhost-user socket path.
+ * 0 or -errno (logged). */
+int vmm_ctl_port_add(const char *ctl_socket, const char *bridge, const char *name,
+                     const char *vm_name, char *path, size_t cap);
 int vmm_ctl_port_del(const char *ctl_socket, const char *name);
 
 #endif

@@ -208,7 +208,7 @@ struct vmm_net *vmm_net_create(struct vmm *vm, const struct vmm_net_cfg *cfg,
     } else {
         snprintf(n->ctl_socket, sizeof(n->ctl_socket), "%s", ctl_socket);
         snprintf(n->name, sizeof(n->name), "vm%u-%u", (unsigned)getpid(), index);
-        rc = vmm_ctl_port_add(ctl_socket, cfg->bridge, n->name, n->path, sizeof(n->path));
+        rc = vmm_ctl_port_add(ctl_socket, cfg->bridge, n->name, vm->name, n->path, sizeof(n->path));
         if (rc < 0) {
             VLOG(ERR, MOD, "port-add %s on bridge %s: %s", n->name, cfg->bridge, strerror(-rc));
             goto fail;

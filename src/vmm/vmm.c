@@ -158,73 +158,10 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
     return 0;
 }
 
-/* A bzImage through the Linux boot protocol (64-bit entry). TODO(#4): untested here (no
- * VMX/SVM on this machine), and Linux still needs ACPI tables to find the NICs. */
-static int boot_linux(struct vmm *vm, const struct vmm_config *cfg, const uint8_t *img, size_t len,
-                      const char *cmdline)
-{
-    uint8_t *initrd = NULL;
-    size_t initrd_len = 0;
-    struct vmm_boot_regs regs;
-    int rc;
-    if (cfg->initrd && (rc = read_file(cfg->initrd, &initrd, &initrd_len)) < 0) {
-        VLOG(ERR, VMM_MODULE, "%s: %s", cfg->initrd, strerror(-rc));
-        return rc;
-    }
-    rc = vmm_linux_load(&vm->mem, img, len, initrd, initrd_len, cmdline, &regs);
-    free(initrd);
-    if (rc < 0) {
-        VLOG(ERR, VMM_MODULE, "%s: cannot boot as a bzImage: %s", cfg->kernel, strerror(-rc));
-        return rc;
-    }
-    return vmm_vcpu_setup_boot(&vm->cpus[0], &regs);
-}
-
-static int boot_raw(struct vmm *vm, const struct vmm_config *cfg, const char *cmdline)
-{
-    uint8_t *img;
-    size_t len;
-    struct vmm_elf_image elf;
-    struct vmm_bzimage bz;
-    int rc = read_file(cfg->kernel, &img, &len);
-    if (rc < 0) {
-        VLOG(ERR, VMM_MODULE, "%s: %s", cfg->kernel, strerror(-rc));
-        return rc;
-    }
-    if (vmm_bzimage_parse(img, len, &bz) != -ENOEXEC) {
-        rc = boot_linux(vm, cfg, img, len, cmdline);
-        free(img);
-        return rc;
-    }
-    if (cfg->initrd) {
-        VLOG(ERR, VMM_MODULE, "--initrd needs a bzImage kernel");
-        free(img);
-        return -EINVAL;
-    }
-    rc = vmm_elf_load(&vm->mem, img, len, VMM_RAW_LOAD_MIN, &elf);
-    free(img);
-    if (rc < 0) {
-        VLOG(ERR, VMM_MODULE, "%s: cannot load: %s", cfg->kernel, strerror(-rc));
-        return rc;
-    }
-    if ((rc = vmm_raw_build_tables(&vm->mem)) < 0 ||
-        (rc = vmm_raw_put_cmdline(&vm->mem, cmdline)) < 0) {
-        VLOG(ERR, VMM_MODULE, "raw boot set-up: %s", strerror(-rc));
-        return rc;
-    }
-    struct vmm_boot_regs regs = {
-        .rip = elf.entry,
-        .rsp = VMM_RAW_STACK_TOP,
-        .rdi = VMM_RAW_CMDLINE,
-        .rsi = vm->mem.size,
-        .long_mode = true,
-    };
-    /* Only the BSP runs the test guest; the others wait in their reset state (no SIPI). */
-    return vmm_vcpu_setup_boot(&vm->cpus[0], &regs);
-}
-
-/* The guest's command line: the user's, then what the VMM knows (devices, TSC rate). */
-static int build_cmdline(struct vmm *vm, const struct vmm_config *cfg, unsigned ndev, char *buf,
+/* The guest's command line: the user's, then for the raw-booted test guest what it needs to
+ * know (its devices, the TSC rate). Linux finds the devices in the DSDT instead: a kernel with
+ * VIRTIO_MMIO_CMDLINE_DEVICES would otherwise probe each one twice. */
+static int build_cmdline(struct vmm *vm, const struct vmm_config *cfg, bool raw, char *buf,
                          size_t cap)
 {
     size_t n = 0;
@@ -232,7 +169,9 @@ static int build_cmdline(struct vmm *vm, const struct vmm_config *cfg, unsigned 
     if (w < 0 || (size_t)w >= cap)
         return -E2BIG;
     n = (size_t)w;
-    for (unsigned i = 0; i < ndev; i++) {
+    if (!raw)
+        return 0;
+    for (unsigned i = 0; i < cfg->nnets; i++) {
         w = snprintf(buf + n, cap - n, "%svirtio_mmio.device=4K@%#llx:%u", n ? " " : "",
                      (unsigned long long)(VMM_MMIO_BASE + i * VMM_MMIO_STRIDE),
                      VMM_MMIO_GSI_BASE + i);
@@ -247,6 +186,151 @@ static int build_cmdline(struct vmm *vm, const struct vmm_config *cfg, unsigned 
             return -E2BIG;
     }
     return 0;
+}
+
+static const char *boot_kind_name(enum vmm_boot_kind k)
+{
+    switch (k) {
+    case VMM_BOOT_BZIMAGE:
+        return "bzImage (Linux boot protocol, 64-bit entry)";
+    case VMM_BOOT_PVH:
+        return "ELF with a PVH note (32-bit PVH entry)";
+    case VMM_BOOT_RAW:
+        return "ELF64 without a PVH note (raw 64-bit entry)";
+    }
+    return "?";
+}
+
+enum vmm_boot_kind vmm_boot_detect(const uint8_t *img, size_t len, int *err)
+{
+    struct vmm_bzimage bz;
+    uint32_t entry;
+    *err = 0;
+    if (len >= 0x206 && memcmp(img + 0x202, "HdrS", 4) == 0) {
+        *err = vmm_bzimage_parse(img, len, &bz);
+        return VMM_BOOT_BZIMAGE;
+    }
+    int rc = vmm_elf_pvh_entry(img, len, &entry);
+    if (rc == 0)
+        return VMM_BOOT_PVH;
+    if (rc != -ENOENT)
+        *err = rc;
+    return VMM_BOOT_RAW;
+}
+
+/* ACPI tables for every boot: Linux needs them to find the NICs, the test guest ignores them. */
+static int install_acpi(struct vmm *vm, unsigned nnets)
+{
+    struct vmm_acpi_dev devs[VMM_MAX_NETS];
+    for (unsigned i = 0; i < nnets; i++)
+        devs[i] = (struct vmm_acpi_dev){.base = VMM_MMIO_BASE + i * VMM_MMIO_STRIDE,
+                                        .size = VMM_MMIO_SIZE,
+                                        .gsi = VMM_MMIO_GSI_BASE + i};
+    struct vmm_acpi_cfg acfg = {.ncpus = vm->ncpus, .ndevs = nnets, .devs = devs, .serial = true};
+    struct vmm_acpi_layout lay;
+    int rc = vmm_acpi_install(&vm->mem, &acfg, &lay);
+    if (rc < 0) {
+        VLOG(ERR, VMM_MODULE, "ACPI tables: %s", strerror(-rc));
+        return rc;
+    }
+    VLOG(INFO, VMM_MODULE,
+         "ACPI: RSDP %#llx, XSDT %#llx, FADT %#llx, MADT %#llx, DSDT %#llx (%zu bytes; "
+         "%u CPUs, %u virtio-mmio)",
+         (unsigned long long)lay.rsdp, (unsigned long long)lay.xsdt, (unsigned long long)lay.fadt,
+         (unsigned long long)lay.madt, (unsigned long long)lay.dsdt, lay.size, vm->ncpus, nnets);
+    return 0;
+}
+
+/* Load the kernel the way its format asks for, the ACPI tables, and set up the BSP. */
+static int boot_kernel(struct vmm *vm, const struct vmm_config *cfg)
+{
+    uint8_t *img = NULL, *initrd = NULL;
+    size_t len = 0, initrd_len = 0;
+    char *cmdline = malloc(VMM_RAW_CMDLINE_MAX);
+    struct vmm_boot_regs regs;
+    struct vmm_elf_image elf = {0};
+    int err, rc = read_file(cfg->kernel, &img, &len);
+    if (rc < 0) {
+        VLOG(ERR, VMM_MODULE, "%s: %s", cfg->kernel, strerror(-rc));
+        goto out;
+    }
+    rc = -ENOMEM;
+    if (!cmdline)
+        goto out;
+    enum vmm_boot_kind kind = vmm_boot_detect(img, len, &err);
+    if (err < 0) {
+        if (kind == VMM_BOOT_BZIMAGE)
+            VLOG(ERR, VMM_MODULE, "%s: unusable bzImage header: %s", cfg->kernel, strerror(-err));
+        else if (err == -ENOEXEC)
+            VLOG(ERR, VMM_MODULE, "%s: neither a bzImage nor an ELF64 x86-64 executable",
+                 cfg->kernel);
+        else
+            VLOG(ERR, VMM_MODULE, "%s: malformed ELF program headers or notes: %s", cfg->kernel,
+                 strerror(-err));
+        rc = err;
+        goto out;
+    }
+    if (cfg->initrd && kind == VMM_BOOT_RAW) {
+        VLOG(ERR, VMM_MODULE, "--initrd needs a bzImage or a PVH kernel");
+        rc = -EINVAL;
+        goto out;
+    }
+    if (cfg->initrd && (rc = read_file(cfg->initrd, &initrd, &initrd_len)) < 0) {
+        VLOG(ERR, VMM_MODULE, "%s: %s", cfg->initrd, strerror(-rc));
+        goto out;
+    }
+    if ((rc = build_cmdline(vm, cfg, kind == VMM_BOOT_RAW, cmdline, VMM_RAW_CMDLINE_MAX)) < 0) {
+        VLOG(ERR, VMM_MODULE, "command line too long");
+        goto out;
+    }
+    if ((rc = install_acpi(vm, cfg->nnets)) < 0)
+        goto out;
+
+    switch (kind) {
+    case VMM_BOOT_BZIMAGE:
+        rc = vmm_linux_load(&vm->mem, img, len, initrd, initrd_len, cmdline, &regs);
+        break;
+    case VMM_BOOT_PVH:
+        rc = vmm_pvh_load(&vm->mem, img, len, initrd, initrd_len, cmdline, &regs);
+        break;
+    case VMM_BOOT_RAW:
+        rc = vmm_elf_load(&vm->mem, img, len, VMM_RAW_LOAD_MIN, &elf);
+        if (rc == 0 && (rc = vmm_raw_build_tables(&vm->mem)) == 0)
+            rc = vmm_raw_put_cmdline(&vm->mem, cmdline);
+        regs = (struct vmm_boot_regs){
+            .rip = elf.entry,
+            .rsp = VMM_RAW_STACK_TOP,
+            .rdi = VMM_RAW_CMDLINE,
+            .rsi = vm->mem.size,
+            .long_mode = true,
+        };
+        break;
+    }
+    if (rc < 0) {
+        VLOG(ERR, VMM_MODULE, "%s: cannot boot as a %s: %s", cfg->kernel, boot_kind_name(kind),
+             strerror(-rc));
+        goto out;
+    }
+    uint64_t info = kind == VMM_BOOT_PVH       ? regs.rbx
+                    : kind == VMM_BOOT_BZIMAGE ? regs.rsi
+                                               : regs.rdi;
+    VLOG(INFO, VMM_MODULE, "boot: %s: entry %#llx, %s at %#llx, initrd %zu bytes",
+         boot_kind_name(kind), (unsigned long long)regs.rip,
+         kind == VMM_BOOT_PVH       ? "start_info"
+         : kind == VMM_BOOT_BZIMAGE ? "zero page"
+                                    : "command line",
+         (unsigned long long)info, initrd_len);
+    VLOG(INFO, VMM_MODULE, "command line: %s", cmdline);
+    /* Only the BSP is set up: the others wait for INIT/SIPI from the guest (Linux sends them
+     * to the APIC ids of the MADT; the test guest never does). */
+    rc = vmm_vcpu_setup_boot(&vm->cpus[0], &regs);
+    if (rc < 0)
+        VLOG(ERR, VMM_MODULE, "vcpu0 registers: %s", strerror(-rc));
+out:
+    free(img);
+    free(initrd);
+    free(cmdline);
+    return rc;
 }
 
 static int wait_for_stop(struct vmm *vm, int sigfd, struct vmm_net **nets, unsigned nnets)
@@ -284,13 +368,16 @@ int vmm_run(const struct vmm_config *cfg)
     struct vmm_serial *serial = NULL;
     struct vmm_net *nets[VMM_MAX_NETS] = {0};
     struct virtio_mmio *mmio[VMM_MAX_NETS] = {0};
-    char *cmdline = malloc(VMM_RAW_CMDLINE_MAX);
     int status = VMM_STATUS_ERROR;
     int sigfd = -1;
     int rc;
 
-    if (!vm || !cmdline)
+    if (!vm)
         goto out;
+    if (cfg->name)
+        snprintf(vm->name, sizeof(vm->name), "%s", cfg->name);
+    else
+        snprintf(vm->name, sizeof(vm->name), "vm%u", (unsigned)getpid());
     vm->kvmfd = vm->vmfd = vm->stopfd = -1;
     vm->mem.memfd = -1;
     if (cfg->nnets > VMM_MAX_NETS || cfg->cpus == 0 || cfg->cpus > VMM_MAX_CPUS)
@@ -325,12 +412,16 @@ int vmm_run(const struct vmm_config *cfg)
             goto out;
     }
 
-    if (build_cmdline(vm, cfg, cfg->nnets, cmdline, VMM_RAW_CMDLINE_MAX) < 0) {
-        VLOG(ERR, VMM_MODULE, "command line too long");
+    if (boot_kernel(vm, cfg) < 0)
+        goto out;
+    if (cfg->dry_run) {
+        VLOG(INFO, VMM_MODULE,
+             "dry run: %s built (memory, ACPI tables, boot structures, "
+             "registers); not starting the vCPUs",
+             vm->name);
+        status = 0;
         goto out;
     }
-    if (boot_raw(vm, cfg, cmdline) < 0)
-        goto out;
 
     for (unsigned i = 0; i < vm->ncpus; i++) {
         if ((rc = vmm_vcpu_start(&vm->cpus[i])) < 0) {
@@ -379,7 +470,6 @@ out:
     }
     if (sigfd >= 0)
         close(sigfd);
-    free(cmdline);
     free(vm);
     return status;
 }

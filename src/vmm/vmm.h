@@ -22,19 +22,22 @@ struct vmm_net_cfg {
 };
 
 struct vmm_config {
-    const char *kernel;  /* ELF64 test guest (raw 64-bit entry) or bzImage */
-    const char *initrd;  /* with a bzImage; may be NULL */
+    const char *name;    /* told to vswitchd with the ports (vm-list); NULL: vm<pid> */
+    const char *kernel;  /* bzImage, ELF vmlinux with a PVH note, or ELF64 test guest */
+    const char *initrd;  /* with a bzImage or PVH kernel; may be NULL */
     const char *cmdline; /* handed to the guest; may be NULL */
     uint64_t mem_size;
     unsigned cpus;
     const char *ctl_socket; /* vswitchd control socket for --net BRIDGE */
     unsigned nnets;
     struct vmm_net_cfg nets[VMM_MAX_NET_CFG];
+    bool dry_run; /* build the machine (memory, tables, registers), then stop: status 0 */
 };
 
 /*
  * Run the VM. Returns the process exit status: the byte the guest wrote to the exit port,
- * 0 after an ACPI power-off or a reset, or VMM_STATUS_ERROR when the VMM failed (logged).
+ * 0 after an ACPI power-off or a reset (or a successful dry run), or VMM_STATUS_ERROR when
+ * the VMM failed (logged).
  */
 #define VMM_STATUS_ERROR 125
 int vmm_run(const struct vmm_config *cfg);

@@ -1,10 +1,12 @@
 /*
  * vmm internals: the pieces of vswitch-vmm and the contracts between them. One file per
- * piece (mem.c, vcpu.c, boot_raw.c, elf.c, bus.c, serial.c, power.c, virtio_mmio.c,
- * virtio_net.c, vhost_net.c, ctl_client.c), in the style of kvmtool.
+ * piece (mem.c, vcpu.c, boot_raw.c, boot_linux.c, boot_pvh.c, elf.c, aml.c, acpi.c, bus.c,
+ * serial.c, power.c, virtio_mmio.c, virtio_net.c, vhost_net.c, ctl_client.c), in the style of
+ * kvmtool.
  *
  * Guest-physical layout (x86-64):
- *   0x0000_0000 .. low_size      RAM (low_size = min(mem, VMM_LOW_RAM_MAX))
+ *   0x0000_0000 .. low_size      RAM (low_size = min(mem, VMM_LOW_RAM_MAX)); boot structures
+ *                                below 1 MiB, ACPI tables at 0xe_0000 (reserved in the e820)
  *   0xd000_0000 ..               virtio-mmio devices, VMM_MMIO_STRIDE apart
  *   0xfec0_0000, 0xfee0_0000     IOAPIC, LAPIC (in-kernel irqchip)
  *   0x1_0000_0000 ..             RAM above the 32-bit hole, when mem > VMM_LOW_RAM_MAX
@@ -31,6 +33,9 @@
 #define VMM_MMIO_GSI_BASE  16       /* IOAPIC pins 16.. for virtio-mmio (like QEMU microvm) */
 #define VMM_MAX_NETS       8
 #define VMM_MAX_CPUS       8
+#define VMM_IOAPIC_PINS    24 /* KVM's in-kernel IOAPIC: GSI 0..23 */
+#define VMM_IOAPIC_ADDR    0xfec00000ull
+#define VMM_LAPIC_ADDR     0xfee00000ull
 
 /* ---- guest memory (mem.c) ---- */
 struct vmm_mem_region {
@@ -101,6 +106,18 @@ struct vmm_elf_image {
  */
 int vmm_elf_load(const struct vmm_mem *m, const uint8_t *img, size_t len, uint64_t min_gpa,
                  struct vmm_elf_image *out);
+/* The same with `entry` (instead of e_entry) as the address that must lie inside a loaded
+ * segment; with load false only check, leaving guest memory alone (out->lo/hi are set). */
+int vmm_elf_load_entry(const struct vmm_mem *m, const uint8_t *img, size_t len, uint64_t min_gpa,
+                       uint64_t entry, bool load, struct vmm_elf_image *out);
+/*
+ * The PVH entry point: the XEN_ELFNOTE_PHYS32_ENTRY note (type 18, owner "Xen", a 4- or 8-byte
+ * little-endian value below 4 GiB) in the image's PT_NOTE segments. Returns 0 with *entry,
+ * -ENOENT (a well-formed ELF64 without the note: raw boot), -ENOEXEC (not an ELF64 x86-64
+ * image), -EINVAL (malformed program headers or notes: truncated, sizes out of the segment,
+ * a PVH note of the wrong size or value).
+ */
+int vmm_elf_pvh_entry(const uint8_t *img, size_t len, uint32_t *entry);
 
 /* Fixed locations the raw boot uses (all below 1 MiB, the test guest loads at 1 MiB). */
 #define VMM_RAW_GDT         0x0500ull
@@ -140,8 +157,9 @@ struct vmm_vcpu {
 
 /* Boot state the BSP starts with. */
 struct vmm_boot_regs {
-    uint64_t rip, rsp, rdi, rsi;
-    bool long_mode; /* raw boot: 64-bit with the raw page tables and GDT */
+    uint64_t rip, rsp, rdi, rsi, rbx;
+    bool long_mode;   /* raw and bzImage boot: 64-bit with the raw page tables and GDT */
+    bool protected32; /* PVH: 32-bit protected mode, paging off, the PVH GDT */
 };
 
 /* ---- Linux boot protocol, 64-bit entry (boot_linux.c) ---- */
@@ -167,7 +185,8 @@ struct vmm_e820 {
 };
 
 /* Check a bzImage's setup header. 0, -ENOEXEC (not a bzImage), -ENOTSUP (protocol older
- * than 2.12, or no 64-bit entry), -EINVAL (inconsistent sizes). */
+ * than 2.12, or no 64-bit entry), -EINVAL (inconsistent sizes, or the file shorter than its
+ * syssize says: truncated). */
 int vmm_bzimage_parse(const uint8_t *img, size_t len, struct vmm_bzimage *out);
 /* The e820 map for guest memory m: at most max entries, returns the count. */
 unsigned vmm_e820_build(const struct vmm_mem *m, struct vmm_e820 *e, unsigned max);
@@ -175,6 +194,108 @@ unsigned vmm_e820_build(const struct vmm_mem *m, struct vmm_e820 *e, unsigned ma
  * 0, a vmm_bzimage_parse() error, -ERANGE (does not fit in memory), -E2BIG (command line). */
 int vmm_linux_load(const struct vmm_mem *m, const uint8_t *img, size_t len, const uint8_t *initrd,
                    size_t initrd_len, const char *cmdline, struct vmm_boot_regs *regs);
+
+/* ---- PVH boot (boot_pvh.c): an ELF vmlinux entered through XEN_ELFNOTE_PHYS32_ENTRY ----
+ * xen/include/public/arch-x86/hvm/start_info.h: the BSP starts in 32-bit protected mode with
+ * paging off, flat 4 GiB CS/DS/ES/SS, a 32-bit TSS in TR, %ebx = the hvm_start_info. */
+#define VMM_PVH_START_INFO  0x7000ull /* struct hvm_start_info (56 bytes) */
+#define VMM_PVH_MODLIST     0x7040ull /* one hvm_modlist_entry: the initrd */
+#define VMM_PVH_MEMMAP      0x7080ull /* hvm_memmap_table_entry[] */
+#define VMM_PVH_MEMMAP_MAX  64u
+#define VMM_PVH_CMDLINE_MAX 2048u /* x86 Linux's COMMAND_LINE_SIZE, NUL included */
+#define VMM_PVH_MAGIC       0x336ec578u
+#define VMM_PVH_GDT_ENTRIES 5 /* null, null, code32 0x10, data 0x18, TSS 0x20 */
+#define VMM_PVH_GDT_TSS     0x20
+#define VMM_PVH_NOTE_TYPE   18 /* XEN_ELFNOTE_PHYS32_ENTRY */
+
+/* Write the PVH GDT at VMM_RAW_GDT. 0 or -ERANGE. */
+int vmm_pvh_build_gdt(const struct vmm_mem *m);
+/* Load an ELF vmlinux with a PVH note, the initrd (may be NULL/0) as high in low RAM as it
+ * fits above the kernel, the command line, hvm_start_info + modlist + memmap; fill the boot
+ * registers. 0, a vmm_elf_pvh_entry() error, -EINVAL (entry outside every loaded segment),
+ * -ERANGE (does not fit), -E2BIG (command line). Checks everything before writing memory. */
+int vmm_pvh_load(const struct vmm_mem *m, const uint8_t *img, size_t len, const uint8_t *initrd,
+                 size_t initrd_len, const char *cmdline, struct vmm_boot_regs *regs);
+
+/* ---- AML encoder (aml.c): the little of ACPI Machine Language our DSDT needs ----
+ * Writes into a caller's buffer; any error (no room, a bad name or id) sets `err` and makes
+ * every later call a no-op, so a builder checks once at the end. */
+struct aml {
+    uint8_t *buf;
+    size_t len, cap;
+    int err; /* 0, -ENOSPC or -EINVAL */
+};
+void aml_init(struct aml *a, uint8_t *buf, size_t cap);
+void aml_bytes(struct aml *a, const void *p, size_t n);
+void aml_byte(struct aml *a, uint8_t b);
+/* A NameString of one segment, optionally after the root prefix: "\\_SB" or "COM1". A
+ * segment is 1-4 characters of A-Z 0-9 _, not starting with a digit, padded with '_'. */
+void aml_name(struct aml *a, const char *name);
+/* Smallest encoding: ZeroOp, OneOp, BytePrefix, WordPrefix, DWordPrefix, QWordPrefix. */
+void aml_integer(struct aml *a, uint64_t v);
+void aml_string(struct aml *a, const char *s);
+/* "PNP0501" -> its compressed 32-bit EISA id (DWordPrefix). -EINVAL unless AAA#### */
+void aml_eisaid(struct aml *a, const char *id);
+int aml_eisaid_value(const char *id, uint32_t *out);
+/* A package-length-prefixed body: begin returns a mark, end inserts the PkgLength there. */
+size_t aml_scope_begin(struct aml *a, const char *name);
+size_t aml_device_begin(struct aml *a, const char *name);
+size_t aml_package_begin(struct aml *a, uint8_t nelems);
+void aml_end(struct aml *a, size_t mark);
+/* Name(NAME, ...) with the value's bytes to follow (call aml_integer etc. next). */
+void aml_name_decl(struct aml *a, const char *name);
+/* Name(NAME, Buffer() {data}): a ResourceTemplate is such a buffer. */
+void aml_name_buffer(struct aml *a, const char *name, const uint8_t *data, size_t n);
+/* Resource descriptors (ACPI 6.4, 6.4), appended to a (a plain byte buffer). */
+void aml_res_io(struct aml *a, uint16_t base, uint8_t len); /* IO(Decode16, b, b, 1, len) */
+void aml_res_irq(struct aml *a, uint8_t irq);               /* IRQNoFlags() {irq} */
+void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len, bool rw);
+void aml_res_ext_irq(struct aml *a, uint32_t gsi, bool edge); /* consumer, active high, excl. */
+void aml_res_end(struct aml *a);                              /* EndTag, checksum 0 */
+
+/* ---- ACPI tables (acpi.c): RSDP, XSDT, FADT (hardware-reduced), MADT, DSDT ----
+ * The RSDP sits at VMM_ACPI_BASE, in the legacy BIOS area that Linux scans, and its address
+ * also goes to the kernel (boot_params.acpi_rsdp_addr, hvm_start_info.rsdp_paddr). */
+#define VMM_ACPI_BASE     0xe0000ull
+#define VMM_ACPI_SIZE     0x20000u /* 0xe0000 - 0xfffff, reserved in the e820 */
+#define VMM_ACPI_MAX_DEVS (VMM_IOAPIC_PINS - VMM_MMIO_GSI_BASE) /* one GSI each */
+
+struct vmm_acpi_dev { /* one virtio-mmio device */
+    uint64_t base;
+    uint32_t size;
+    uint32_t gsi;
+};
+
+struct vmm_acpi_cfg {
+    unsigned ncpus; /* 1..VMM_MAX_CPUS: one LAPIC each, APIC id = vCPU index */
+    unsigned ndevs; /* 0..VMM_ACPI_MAX_DEVS */
+    const struct vmm_acpi_dev *devs;
+    bool serial; /* COM1 at 0x3f8, IRQ 4 */
+};
+
+/* Where each table landed (guest-physical). */
+struct vmm_acpi_layout {
+    uint64_t rsdp, xsdt, fadt, madt, dsdt;
+    size_t size; /* bytes used from the base */
+};
+
+/*
+ * Build the tables into buf (cap bytes), which the guest sees at `gpa` (16-aligned, below
+ * 4 GiB). 0, -EINVAL (no CPU or too many, too many devices, a device outside 32-bit space,
+ * of size 0, overlapping another, or with a GSI outside 16..23 or shared), -ENOSPC (cap too
+ * small; nothing is written beyond cap).
+ */
+int vmm_acpi_build(const struct vmm_acpi_cfg *cfg, uint8_t *buf, size_t cap, uint64_t gpa,
+                   struct vmm_acpi_layout *out);
+/* Build into guest memory at VMM_ACPI_BASE. Same errors, -ERANGE without RAM there. */
+int vmm_acpi_install(const struct vmm_mem *m, const struct vmm_acpi_cfg *cfg,
+                     struct vmm_acpi_layout *out);
+
+/* What --kernel is: a bzImage (the "HdrS" header), an ELF with a PVH note, or any other
+ * ELF64 (raw 64-bit entry). *err is 0, or why an image of that kind cannot be booted (a
+ * vmm_bzimage_parse() or vmm_elf_pvh_entry() error; for RAW the ELF is checked on load). */
+enum vmm_boot_kind { VMM_BOOT_RAW, VMM_BOOT_BZIMAGE, VMM_BOOT_PVH };
+enum vmm_boot_kind vmm_boot_detect(const uint8_t *img, size_t len, int *err);
 
 int vmm_vcpu_init(struct vmm *vm, struct vmm_vcpu *c, unsigned id);
 int vmm_vcpu_setup_boot(struct vmm_vcpu *c, const struct vmm_boot_regs *r);
@@ -188,6 +309,7 @@ void vmm_vcpu_fini(struct vmm_vcpu *c);
 enum vmm_exit_kind { VMM_EXIT_NONE, VMM_EXIT_POWEROFF, VMM_EXIT_RESET, VMM_EXIT_ERROR };
 
 struct vmm {
+    char name[VSW_NAME_MAX]; /* --name, told to vswitchd with the ports (vm-list) */
     int kvmfd, vmfd;
     struct vmm_mem mem;
     struct vmm_bus pio, mmio;
@@ -210,10 +332,13 @@ struct vmm_serial *vmm_serial_create(struct vmm *vm, int out_fd);
 void vmm_serial_destroy(struct vmm_serial *s);
 
 /* Power: the test exit port, ACPI PM1a control, reset port 0xcf9 and the i8042 reset. */
-#define VMM_EXIT_PORT     0xf4  /* a byte written here: power off, VMM exit status = the byte */
-#define VMM_ACPI_PM1A_EVT 0x600 /* PM1a event block (4 bytes) */
-#define VMM_ACPI_PM1A_CNT 0x604 /* PM1a control (2 bytes): SLP_EN with SLP_TYP 5 = S5 */
-#define VMM_RESET_PORT    0xcf9
+#define VMM_EXIT_PORT       0xf4  /* a byte written here: power off, VMM exit status = the byte */
+#define VMM_ACPI_PM1A_EVT   0x600 /* PM1a event block (4 bytes) */
+#define VMM_ACPI_PM1A_CNT   0x604 /* PM1a control (2 bytes): SLP_EN with SLP_TYP 5 = S5 */
+#define VMM_ACPI_SLP_CNT    0x608 /* FADT SLEEP_CONTROL_REG (1 byte): SLP_EN with SLP_TYP 5 = S5 */
+#define VMM_ACPI_SLP_STS    0x609 /* FADT SLEEP_STATUS_REG (1 byte): reads 0 */
+#define VMM_ACPI_SLP_TYP_S5 5     /* the DSDT's \_S5_ and what the power ports look for */
+#define VMM_RESET_PORT      0xcf9
 int vmm_power_init(struct vmm *vm);
 
 #endif

@@ -37,6 +37,8 @@ struct fake_br {
 };
 struct fake_port {
     char name[VSW_NAME_MAX], bridge[VSW_NAME_MAX], path[64];
+    char vm[VSW_NAME_MAX]; /* "" when the port is no VM's */
+    uint32_t vm_pid;
     uint32_t index;
     bool used;
 };
@@ -159,6 +161,8 @@ int vsw_port_add(struct vsw *sw, const char *bridge, const char *name,
             snprintf(p->name, sizeof(p->name), "%s", name);
             snprintf(p->bridge, sizeof(p->bridge), "%s", bridge);
             snprintf(p->path, sizeof(p->path), "/run/vswitch/%s.sock", name);
+            snprintf(p->vm, sizeof(p->vm), "%s", opts->vm_name ? opts->vm_name : "");
+            p->vm_pid = opts->vm_name ? opts->vm_pid : 0;
             return 0;
         }
     }
@@ -183,7 +187,9 @@ static void port_info(const struct fake_port *p, struct vsw_port_info *out)
                                   .path = p->path,
                                   .state = "listening",
                                   .index = p->index,
-                                  .n_queue_pairs = 1};
+                                  .n_queue_pairs = 1,
+                                  .vm_name = p->vm[0] ? p->vm : NULL,
+                                  .vm_pid = p->vm_pid};
     out->stats.rx_packets = 10 + p->index;
     out->stats.rx_bytes = 640 + p->index;
     out->stats.tx_packets = 20;
@@ -250,8 +256,7 @@ int vsw_fdb_add(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, c
     return 0;
 }
 
-int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac,
-                struct vsw_err *err)
+int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, struct vsw_err *err)
 {
     if (!find_br(sw, bridge))
         return -ENOENT;
@@ -370,6 +375,65 @@ static const struct rpc_case rpc_cases[] = {
      "\"queue_pairs\":1}]"},
     {"port-list", "{\"bridge\":\"nope\"}", RPC_FAILED, "ENOENT"},
     {"port-list", "{\"bridge\":7}", RPC_INVALID_PARAMS, NULL},
+    /* ports a VM asked for (vswitch-vmm), and vm-list */
+    {"vm-list", "{}", 0, "[]"}, /* vm1 and vm2 are no VM's */
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm3\",\"vm\":{\"name\":\"web\",\"pid\":100}}", 0,
+     NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm4\",\"vm\":{\"pid\":200,\"name\":\"db\"}}", 0,
+     NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm5\",\"vm\":{\"name\":\"web\",\"pid\":100}}", 0,
+     NULL},
+    /* the same name in another process is another VM */
+    {"port-add",
+     "{\"bridge\":\"br0\",\"name\":\"vm6\",\"vm\":{\"name\":\"web\",\"pid\":2147483647}}", 0, NULL},
+    {"vm-list", "{}", 0,
+     "[{\"name\":\"web\",\"pid\":100,\"ports\":[{\"name\":\"vm3\",\"bridge\":\"br0\","
+     "\"state\":\"listening\"},{\"name\":\"vm5\",\"bridge\":\"br0\",\"state\":\"listening\"}]},"
+     "{\"name\":\"db\",\"pid\":200,\"ports\":[{\"name\":\"vm4\",\"bridge\":\"br0\","
+     "\"state\":\"listening\"}]},"
+     "{\"name\":\"web\",\"pid\":2147483647,\"ports\":[{\"name\":\"vm6\",\"bridge\":\"br0\","
+     "\"state\":\"listening\"}]}]"},
+    {"vm-list", "{\"name\":\"web\"}", RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":\"web\"}", RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":null}", RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"web\"}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"pid\":5}}", RPC_INVALID_PARAMS,
+     NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"a b\",\"pid\":5}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"../x\",\"pid\":5}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"\",\"pid\":5}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":7,\"pid\":5}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"web\",\"pid\":0}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"web\",\"pid\":-1}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"web\",\"pid\":\"5\"}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"web\",\"pid\":5.0}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add",
+     "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"web\",\"pid\":2147483648}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add",
+     "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"web\",\"pid\":5,\"x\":1}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-add", "{\"bridge\":\"br0\",\"name\":\"vm7\",\"vm\":{\"name\":\"web\",\"pid\":true}}",
+     RPC_INVALID_PARAMS, NULL},
+    {"port-del", "{\"name\":\"vm3\"}", 0, "{}"},
+    {"port-del", "{\"name\":\"vm4\"}", 0, "{}"},
+    {"vm-list", "{}", 0,
+     "[{\"name\":\"web\",\"pid\":100,\"ports\":[{\"name\":\"vm5\",\"bridge\":\"br0\","
+     "\"state\":\"listening\"}]},"
+     "{\"name\":\"web\",\"pid\":2147483647,\"ports\":[{\"name\":\"vm6\",\"bridge\":\"br0\","
+     "\"state\":\"listening\"}]}]"},
+    {"port-del", "{\"name\":\"vm5\"}", 0, "{}"},
+    {"port-del", "{\"name\":\"vm6\"}", 0, "{}"},
+    {"vm-list", "{}", 0, "[]"},
     /* fdb */
     {"fdb-show", "{\"bridge\":\"br0\"}", 0,
      "[{\"mac\":\"52:54:00:00:00:02\",\"port\":\"vm2\",\"static\":false,\"age\":12},"
@@ -377,8 +441,8 @@ static const struct rpc_case rpc_cases[] = {
     {"fdb-show", "{}", RPC_INVALID_PARAMS, NULL},
     {"fdb-show", "{\"bridge\":\"nope\"}", RPC_FAILED, "ENOENT"},
     {"fdb-add", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:00:07\",\"port\":\"vm1\"}", 0, "{}"},
-    {"fdb-add", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:00:07\",\"port\":\"vm9\"}",
-     RPC_FAILED, "ENOENT"},
+    {"fdb-add", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:00:07\",\"port\":\"vm9\"}", RPC_FAILED,
+     "ENOENT"},
     {"fdb-add", "{\"bridge\":\"br0\",\"mac\":\"02:00:00:00:07\",\"port\":\"vm1\"}",
      RPC_INVALID_PARAMS, NULL},
     {"fdb-add", "{\"bridge\":\"br0\",\"mac\":7,\"port\":\"vm1\"}", RPC_INVALID_PARAMS, NULL},
@@ -410,7 +474,7 @@ static void test_methods_table(void **state)
     (void)state;
     static const char *const names[] = {"version",  "br-add",   "br-del",    "br-set",   "br-list",
                                         "port-add", "port-del", "port-list", "fdb-show", "fdb-add",
-                                        "fdb-del",  "stats"};
+                                        "fdb-del",  "stats",    "vm-list"};
     size_t n;
     const struct rpc_method *m = vsw_rpc_methods(&n);
     assert_int_equal(n, ARRAY_SIZE(names));
@@ -605,9 +669,11 @@ static void test_ctl_commands(void **state)
            "BRIDGE  PORTS  AGE  MAX_MACS  MACS  LEARNED  MOVED  AGED  FULL\n"
            "br0         2  60s       100     2        5      1     2     0\n",
            "");
-    expect(e, "port-list", 0, "PORT  BRIDGE  TYPE        MODE    STATE      INDEX  QUEUES  PATH\n", "");
+    expect(e, "port-list", 0, "PORT  BRIDGE  TYPE        MODE    STATE      INDEX  QUEUES  PATH\n",
+           "");
     expect(e, "port-list br0", 0,
-           "vm2   br0     vhost-user  server  listening      1       1  /run/vswitch/vm2.sock\n", "");
+           "vm2   br0     vhost-user  server  listening      1       1  /run/vswitch/vm2.sock\n",
+           "");
     expect(e, "port-list nope", 1, "", "no such bridge \"nope\" (ENOENT)");
     expect(e, "fdb-show br0", 0,
            "PORT  MAC                TYPE     AGE\n"
@@ -629,8 +695,24 @@ static void test_ctl_commands(void **state)
     expect(e, "--json br-list", 0, "\"max_macs\": 100", "");
     expect(e, "br-set br0 --age 30", 0, "", "");
     expect(e, "br-del br0", 1, "", "still has ports (EBUSY)");
+    /* vm-list: ports a VM asked for (as vswitch-vmm does with port-add's "vm"). The server
+     * thread touches the fake switch only while a vswitchctl runs, so this is not a race. */
+    expect(e, "vm-list", 0, "VM  PID  PORTS\n", "");
+    const struct vsw_port_opts web = {.vm_name = "web", .vm_pid = 4242};
+    const struct vsw_port_opts db = {.vm_name = "db", .vm_pid = 77};
+    assert_int_equal(vsw_port_add(&e->sw, "br0", "web-0", &web, NULL), 0);
+    assert_int_equal(vsw_port_add(&e->sw, "br0", "db-0", &db, NULL), 0);
+    assert_int_equal(vsw_port_add(&e->sw, "br0", "web-1", &web, NULL), 0);
+    expect(e, "vm-list", 0,
+           "VM    PID  PORTS\n"
+           "web  4242  web-0@br0,web-1@br0\n"
+           "db     77  db-0@br0\n",
+           "");
+    expect(e, "--json vm-list", 0, "\"pid\": 4242", "");
+    expect(e, "vm-list extra", 2, "", "unexpected argument");
     expect(e, "port-del vm1", 0, "", "");
     expect(e, "br-del br0 --force", 0, "", "");
+    expect(e, "vm-list", 0, "VM  PID  PORTS\n", "");
     expect(e, "--json port-list", 0, "[]\n", "");
 
     /* The JSON output is the result itself. */

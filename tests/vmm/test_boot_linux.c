@@ -77,6 +77,8 @@ static void test_parse(void **state)
         {0x211, 1, 0x00, -ENOTSUP, "not LOADED_HIGH"},
         {0x236, 2, 0x0002, -ENOTSUP, "no 64-bit entry"},
         {0x1f1, 1, 200, -EINVAL, "setup sectors beyond the file"},
+        {0x1f4, 4, KERNEL_LEN / 16 + 1, -EINVAL, "syssize beyond the file (truncated)"},
+        {0x1f4, 4, KERNEL_LEN / 16, 0, "syssize: exactly the file"},
         {0x1f1, 1, 0, 0, "setup_sects 0 means 4"},
         {0x201, 1, 0xff, 0, "header end 0x301 within 1 KiB setup"},
         {0, 0, SETUP_LEN, -EINVAL, "no protected-mode kernel"},
