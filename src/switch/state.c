@@ -58,6 +58,9 @@ static json_t *state_build(struct vsw *sw)
                               p->mode == VSW_PORT_CLIENT ? "client" : "server");
         if (o && p->mode == VSW_PORT_CLIENT)
             json_object_set_new(o, "path", json_string(p->path));
+        if (o && p->vm_name[0])
+            json_object_set_new(o, "vm", json_pack("{s:s, s:I}", "name", p->vm_name, "pid",
+                                                   (json_int_t)p->vm_pid));
         if (!o || json_array_append_new(ports, o) < 0) {
             json_decref(root);
             return NULL;
@@ -149,16 +152,21 @@ static int apply(struct vsw *sw, json_t *root, char *why, size_t whylen)
     }
     json_array_foreach(ports, i, o)
     {
-        const char *name, *bridge, *mode = "server", *path = NULL;
-        if (json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s?s, s?s}", "name", &name, "bridge", &bridge,
-                           "mode", &mode, "path", &path) < 0) {
+        const char *name, *bridge, *mode = "server", *path = NULL, *vm_name = NULL;
+        json_int_t vm_pid = 0;
+        if (json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s?s, s?s, s?{s:s, s:I}}", "name", &name,
+                           "bridge", &bridge, "mode", &mode, "path", &path, "vm", "name",
+                           &vm_name, "pid", &vm_pid) < 0 ||
+            vm_pid < 0 || vm_pid > UINT32_MAX) {
             snprintf(why, whylen, "port %zu: %s", i, jerr.text);
             return -EINVAL;
         }
         struct vsw_port_opts opts = {.type = VSW_PORT_VHOST_USER,
                                      .mode = strcmp(mode, "client") == 0 ? VSW_PORT_CLIENT
                                                                          : VSW_PORT_SERVER,
-                                     .path = path};
+                                     .path = path,
+                                     .vm_name = vm_name,
+                                     .vm_pid = (uint32_t)vm_pid};
         if (vsw_port_add(sw, bridge, name, &opts, &err) < 0) {
             snprintf(why, whylen, "port %s: %s", name, err.msg);
             return -EINVAL;

@@ -32,7 +32,7 @@ struct sw_port {
     void *priv;        /* the port type's state */
     char path[108];    /* vhost-user socket path */
     enum vsw_port_mode mode;
-    char vm_name[VSW_NAME_MAX]; /* the VM the port is for; "" if none (not persisted) */
+    char vm_name[VSW_NAME_MAX]; /* the VM the port is for; "" if none */
     uint32_t vm_pid;
     struct sw_port *next; /* registry list */
 };

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,17 @@ static void second_tick(void *arg)
     for (struct sw_port *p = sw->ports; p; p = p->next)
         if (p->cls->tick)
             p->cls->tick(p);
+    /* A VMM that died without deleting its ports (kill -9) leaves them to us. */
+    for (struct sw_port *p = sw->ports, *next; p; p = next) {
+        next = p->next;
+        if (p->vm_name[0] && p->vm_pid && kill((pid_t)p->vm_pid, 0) < 0 && errno == ESRCH) {
+            char name[VSW_NAME_MAX];
+            snprintf(name, sizeof(name), "%s", p->name);
+            VLOG(INFO, MOD, "port %s: VM %s (pid %u) is gone, deleting the port", name,
+                 p->vm_name, p->vm_pid);
+            vsw_port_del(sw, name, NULL);
+        }
+    }
 }
 
 struct vsw *vsw_create(const struct vsw_config *cfg, struct vsw_loop *loop, struct vsw_err *err)
