@@ -120,6 +120,21 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
 int vu_listen(const char *path);
 
 /* ======================================================================================
+ * Frontend side of the wire (simulated guests, vswitch-vmm): blocking calls on a connected
+ * socket; a timeout set on the socket (SO_RCVTIMEO/SO_SNDTIMEO) turns into -ETIMEDOUT.
+ */
+/* Send one message with up to VHOST_USER_MAX_FDS fds. 0 or -errno (-EINVAL: too big). */
+int vu_wire_send(int sock, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
+                 const int *fds, unsigned nfds);
+/* Read the reply to `request`; its payload must be exactly `size` bytes, else -EPROTO. */
+int vu_wire_recv_reply(int sock, uint32_t request, void *payload, uint32_t size);
+/* A request without a reply of its own; with REPLY_ACK, wait for the verdict (-EIO if refused). */
+int vu_wire_request(int sock, bool reply_ack, uint32_t request, const void *payload,
+                    uint32_t size, const int *fds, unsigned nfds);
+/* A GET_* request whose reply is one u64. */
+int vu_wire_get_u64(int sock, uint32_t request, uint64_t *out);
+
+/* ======================================================================================
  * Frontend: a simulated guest. Owns memfd-backed "guest memory", one queue pair of split
  * rings, kick and call eventfds. Single-threaded: one thread uses one vuf_dev.
  */

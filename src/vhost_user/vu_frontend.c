@@ -202,8 +202,8 @@ static int sock_recv_all(int fd, void *buf, size_t len)
     return 0;
 }
 
-static int vu_send(struct vuf_dev *f, uint32_t request, uint32_t flags, const void *payload,
-                   uint32_t size, const int *fds, unsigned nfds)
+int vu_wire_send(int sock, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
+                 const int *fds, unsigned nfds)
 {
     struct vhost_user_msg msg;
 
@@ -215,25 +215,25 @@ static int vu_send(struct vuf_dev *f, uint32_t request, uint32_t flags, const vo
     msg.hdr.size = size;
     if (size)
         memcpy(&msg.payload, payload, size);
-    return sock_send_all(f->sock, &msg, sizeof(msg.hdr) + size, fds, nfds);
+    return sock_send_all(sock, &msg, sizeof(msg.hdr) + size, fds, nfds);
 }
 
 /* Read the reply to `request`; the payload must be exactly `size` bytes. */
-static int vu_recv_reply(struct vuf_dev *f, uint32_t request, void *payload, uint32_t size)
+int vu_wire_recv_reply(int sock, uint32_t request, void *payload, uint32_t size)
 {
     struct vhost_user_msg msg;
-    int rc = sock_recv_all(f->sock, &msg.hdr, sizeof(msg.hdr));
+    int rc = sock_recv_all(sock, &msg.hdr, sizeof(msg.hdr));
     if (rc < 0)
         return rc;
     if (msg.hdr.size > sizeof(msg.payload))
         return -EPROTO;
-    rc = sock_recv_all(f->sock, &msg.payload, msg.hdr.size);
+    rc = sock_recv_all(sock, &msg.payload, msg.hdr.size);
     if (rc < 0)
         return rc;
     if (msg.hdr.request != request || !(msg.hdr.flags & VHOST_USER_REPLY_MASK) ||
         (msg.hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION || msg.hdr.size != size) {
-        VLOG(WARN, "vuf", "bad reply to request %u: request %u flags %#x size %u", request,
-             msg.hdr.request, msg.hdr.flags, msg.hdr.size);
+        VLOG_RL(WARN, "vuf", "bad reply to request %u: request %u flags %#x size %u", request,
+                msg.hdr.request, msg.hdr.flags, msg.hdr.size);
         return -EPROTO;
     }
     memcpy(payload, &msg.payload, size);
@@ -244,31 +244,47 @@ static int vu_recv_reply(struct vuf_dev *f, uint32_t request, void *payload, uin
  * Send a request that has no reply of its own. When REPLY_ACK was negotiated, ask for an ack
  * and wait for it, so a backend that rejects a step fails the connect right there.
  */
-static int vu_request(struct vuf_dev *f, uint32_t request, const void *payload, uint32_t size,
-                      const int *fds, unsigned nfds)
+int vu_wire_request(int sock, bool reply_ack, uint32_t request, const void *payload, uint32_t size,
+                    const int *fds, unsigned nfds)
 {
     uint64_t ack;
-    int rc =
-        vu_send(f, request, f->reply_ack ? VHOST_USER_NEED_REPLY : 0, payload, size, fds, nfds);
-    if (rc < 0 || !f->reply_ack)
+    int rc = vu_wire_send(sock, request, reply_ack ? VHOST_USER_NEED_REPLY : 0, payload, size, fds,
+                          nfds);
+    if (rc < 0 || !reply_ack)
         return rc;
-    rc = vu_recv_reply(f, request, &ack, sizeof(ack));
+    rc = vu_wire_recv_reply(sock, request, &ack, sizeof(ack));
     if (rc < 0)
         return rc;
     if (ack != 0) {
-        VLOG(WARN, "vuf", "backend rejected request %u (ack %#llx)", request,
-             (unsigned long long)ack);
+        VLOG_RL(WARN, "vuf", "backend rejected request %u (ack %#llx)", request,
+                (unsigned long long)ack);
         return -EIO;
     }
     return 0;
 }
 
+int vu_wire_get_u64(int sock, uint32_t request, uint64_t *out)
+{
+    int rc = vu_wire_send(sock, request, 0, NULL, 0, NULL, 0);
+    return rc < 0 ? rc : vu_wire_recv_reply(sock, request, out, sizeof(*out));
+}
+
+/* The device's own shorthands. */
+static int vu_send(struct vuf_dev *f, uint32_t request, uint32_t flags, const void *payload,
+                   uint32_t size, const int *fds, unsigned nfds)
+{
+    return vu_wire_send(f->sock, request, flags, payload, size, fds, nfds);
+}
+
+static int vu_request(struct vuf_dev *f, uint32_t request, const void *payload, uint32_t size,
+                      const int *fds, unsigned nfds)
+{
+    return vu_wire_request(f->sock, f->reply_ack, request, payload, size, fds, nfds);
+}
+
 static int vu_get_u64(struct vuf_dev *f, uint32_t request, uint64_t *out)
 {
-    int rc = vu_send(f, request, 0, NULL, 0, NULL, 0);
-    if (rc < 0)
-        return rc;
-    return vu_recv_reply(f, request, out, sizeof(*out));
+    return vu_wire_get_u64(f->sock, request, out);
 }
 
 static int vu_set_u64(struct vuf_dev *f, uint32_t request, uint64_t v)

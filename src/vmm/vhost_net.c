@@ -9,7 +9,7 @@
  * bounded by a socket timeout so a hung backend cannot hang a vCPU forever.
  */
 #include "virtio.h"
-#include "vu_proto.h"
+#include "vhost_user.h"
 
 #include <errno.h>
 #include <string.h>
@@ -22,113 +22,27 @@
 #define VHN_IO_TIMEOUT_S    5
 #define VHN_PROTOCOL_WANTED (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)
 
+/* The wire itself is the frontend library's (src/vhost_user/vu_frontend.c). */
 static int send_msg(struct vhost_net *h, uint32_t request, uint32_t flags, const void *payload,
                     uint32_t size, const int *fds, unsigned nfds)
 {
-    struct vhost_user_msg msg;
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-        struct cmsghdr align;
-    } ctl;
-
-    if (size > sizeof(msg.payload) || nfds > VHOST_USER_MAX_FDS)
-        return -EINVAL;
-    memset(&msg, 0, sizeof(msg));
-    msg.hdr.request = request;
-    msg.hdr.flags = VHOST_USER_VERSION | flags;
-    msg.hdr.size = size;
-    if (size)
-        memcpy(&msg.payload, payload, size);
-
-    const uint8_t *p = (const uint8_t *)&msg;
-    size_t len = sizeof(msg.hdr) + size;
-    while (len > 0) {
-        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        if (nfds) {
-            memset(&ctl, 0, sizeof(ctl));
-            mh.msg_control = ctl.buf;
-            mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-            struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-            memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-        }
-        ssize_t n = sendmsg(h->sock, &mh, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EAGAIN ? -ETIMEDOUT : -errno;
-        }
-        nfds = 0; /* the fds went with the first byte */
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return vu_wire_send(h->sock, request, flags, payload, size, fds, nfds);
 }
 
-static int recv_all(int fd, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = recv(fd, p, len, 0);
-        if (n == 0)
-            return -ECONNRESET;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EAGAIN ? -ETIMEDOUT : -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* The reply to `request`, whose payload must be exactly `size` bytes. Nothing in it is
- * trusted beyond that check. */
 static int recv_reply(struct vhost_net *h, uint32_t request, void *payload, uint32_t size)
 {
-    struct vhost_user_msg msg;
-    int rc = recv_all(h->sock, &msg.hdr, sizeof(msg.hdr));
-    if (rc < 0)
-        return rc;
-    if (msg.hdr.size > sizeof(msg.payload))
-        return -EPROTO;
-    if ((rc = recv_all(h->sock, &msg.payload, msg.hdr.size)) < 0)
-        return rc;
-    if (msg.hdr.request != request || !(msg.hdr.flags & VHOST_USER_REPLY_MASK) ||
-        (msg.hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION || msg.hdr.size != size) {
-        VLOG_RL(WARN, MOD, "bad reply to request %u: request %u flags %#x size %u", request,
-                msg.hdr.request, msg.hdr.flags, msg.hdr.size);
-        return -EPROTO;
-    }
-    memcpy(payload, &msg.payload, size);
-    return 0;
+    return vu_wire_recv_reply(h->sock, request, payload, size);
 }
 
-/* A request without a reply of its own; with REPLY_ACK, wait for the backend's verdict. */
 static int request(struct vhost_net *h, uint32_t req, const void *payload, uint32_t size,
                    const int *fds, unsigned nfds)
 {
-    uint64_t ack;
-    int rc = send_msg(h, req, h->reply_ack ? VHOST_USER_NEED_REPLY : 0, payload, size, fds, nfds);
-    if (rc < 0 || !h->reply_ack)
-        return rc;
-    if ((rc = recv_reply(h, req, &ack, sizeof(ack))) < 0)
-        return rc;
-    if (ack != 0) {
-        VLOG_RL(WARN, MOD, "backend rejected request %u", req);
-        return -EIO;
-    }
-    return 0;
+    return vu_wire_request(h->sock, h->reply_ack, req, payload, size, fds, nfds);
 }
 
 static int get_u64(struct vhost_net *h, uint32_t req, uint64_t *out)
 {
-    int rc = send_msg(h, req, 0, NULL, 0, NULL, 0);
-    return rc < 0 ? rc : recv_reply(h, req, out, sizeof(*out));
+    return vu_wire_get_u64(h->sock, req, out);
 }
 
 static int set_state(struct vhost_net *h, uint32_t req, uint32_t index, uint32_t num)
