@@ -26,7 +26,9 @@ uint32_t pkt_read(const struct pkt *p, uint32_t off, void *dst, uint32_t len)
         if (off < base + slen) {
             uint32_t in = off - base;
             uint32_t n = MIN(len - done, slen - in);
-            memcpy(out + done, p->seg[i].addr + in, n);
+            /* A guest may point its RX buffer at the very bytes it transmits (or two ports
+             * at shared memory): the ranges can overlap. memmove costs memcpy's price. */
+            memmove(out + done, p->seg[i].addr + in, n);
             done += n;
             off += n;
         }

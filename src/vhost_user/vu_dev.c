@@ -24,8 +24,10 @@ static void queue_reset(struct vu_queue *q)
         close(q->callfd);
     if (q->errfd >= 0)
         close(q->errfd);
+    vu_packed_queue_free(q);
     memset(q, 0, sizeof(*q));
     q->kickfd = q->callfd = q->errfd = -1;
+    q->avail_wrap = q->used_wrap = true; /* packed rings start in lap 1 */
 }
 
 struct vu_dev *vu_dev_create(const char *name, const struct vu_dev_ops *ops, void *opaque)
@@ -41,6 +43,7 @@ struct vu_dev *vu_dev_create(const char *name, const struct vu_dev_ops *ops, voi
     dev->vnet_hdr_len = 10;
     for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
         dev->q[i].kickfd = dev->q[i].callfd = dev->q[i].errfd = -1;
+        dev->q[i].avail_wrap = dev->q[i].used_wrap = true;
     }
     return dev;
 }
@@ -81,38 +84,64 @@ void vu_dev_disconnect(struct vu_dev *dev)
         dev->ops->state_changed(dev->opaque);
 }
 
+static void queue_forget_rings(struct vu_queue *q)
+{
+    q->desc = NULL;
+    q->avail = NULL;
+    q->used = NULL;
+    q->pdesc = NULL;
+    q->driver_event = NULL;
+    q->device_event = NULL;
+}
+
+/*
+ * Split: descriptor table (16 * n, 16-aligned), avail ring (2-aligned), used ring
+ * (4-aligned). Packed: descriptor ring (16 * n, 16-aligned) and the driver and device event
+ * suppression areas (4 bytes each, 4-aligned) in the avail and used addresses. The layout
+ * follows the features negotiated now; SET_FEATURES translates again when RING_PACKED changes.
+ */
 int vu_queue_translate(struct vu_dev *dev, struct vu_queue *q)
 {
     uint64_t n = q->size;
+    bool packed = vu_has_feature(dev, VIRTIO_F_RING_PACKED);
     bool event_idx = true; /* size the rings for the event fields whatever is negotiated */
     uint64_t desc_len = 16 * n;
-    uint64_t avail_len = 4 + 2 * n + (event_idx ? 2 : 0);
-    uint64_t used_len = 4 + 8 * n + (event_idx ? 2 : 0);
+    uint64_t avail_len =
+        packed ? sizeof(struct vring_packed_desc_event) : 4 + 2 * n + (event_idx ? 2 : 0);
+    uint64_t used_len =
+        packed ? sizeof(struct vring_packed_desc_event) : 4 + 8 * n + (event_idx ? 2 : 0);
+    uint64_t avail_align = packed ? 4 : 2, used_align = 4;
 
-    if ((q->desc_uva & 15) || (q->avail_uva & 1) || (q->used_uva & 3)) {
+    queue_forget_rings(q);
+    q->packed = packed;
+    if ((q->desc_uva & 15) || (q->avail_uva & (avail_align - 1)) ||
+        (q->used_uva & (used_align - 1))) {
         VLOG_RL(WARN, MOD, "%s: ring %ld addresses misaligned", dev->name, (long)(q - dev->q));
         return -EPROTO;
     }
-    q->desc = (struct vring_desc *)vu_mem_uva_to_host(&dev->mem, q->desc_uva, desc_len);
-    q->avail = (struct vring_avail *)vu_mem_uva_to_host(&dev->mem, q->avail_uva, avail_len);
-    q->used = (struct vring_used *)vu_mem_uva_to_host(&dev->mem, q->used_uva, used_len);
-    if (!q->desc || !q->avail || !q->used) {
+    void *desc = vu_mem_uva_to_host(&dev->mem, q->desc_uva, desc_len);
+    void *avail = vu_mem_uva_to_host(&dev->mem, q->avail_uva, avail_len);
+    void *used = vu_mem_uva_to_host(&dev->mem, q->used_uva, used_len);
+    if (!desc || !avail || !used) {
         VLOG_RL(WARN, MOD, "%s: ring %ld addresses are not in guest memory", dev->name,
                 (long)(q - dev->q));
-        q->desc = NULL;
-        q->avail = NULL;
-        q->used = NULL;
         return -EPROTO;
     }
     /* The frontend's addresses were checked above, but a region whose frontend address and
      * our mapping differ in alignment could still give us misaligned rings. */
-    if (((uintptr_t)q->desc & 15) || ((uintptr_t)q->avail & 1) || ((uintptr_t)q->used & 3)) {
-        VLOG_RL(WARN, MOD, "%s: ring %ld misaligned in our mapping", dev->name,
-                (long)(q - dev->q));
-        q->desc = NULL;
-        q->avail = NULL;
-        q->used = NULL;
+    if (((uintptr_t)desc & 15) || ((uintptr_t)avail & (avail_align - 1)) ||
+        ((uintptr_t)used & (used_align - 1))) {
+        VLOG_RL(WARN, MOD, "%s: ring %ld misaligned in our mapping", dev->name, (long)(q - dev->q));
         return -EPROTO;
+    }
+    if (packed) {
+        q->pdesc = desc;
+        q->driver_event = avail;
+        q->device_event = used;
+    } else {
+        q->desc = desc;
+        q->avail = avail;
+        q->used = used;
     }
     return 0;
 }
@@ -122,11 +151,16 @@ void vu_queue_update_ready(struct vu_dev *dev, struct vu_queue *q)
     /* A started but disabled TX ring is still drained (its frames dropped), as the
      * vhost-user spec asks; a disabled RX ring gets nothing. */
     bool is_tx = (q - dev->q) & 1;
-    bool ready = dev->mem.nregions > 0 && q->size && q->addr_set && q->desc && q->started &&
+    bool rings = q->packed ? q->pdesc != NULL : q->desc != NULL;
+    bool ready = dev->mem.nregions > 0 && q->size && q->addr_set && rings && q->started &&
                  (q->enabled || is_tx) && !q->broken;
     bool was = __atomic_load_n(&q->ready, __ATOMIC_ACQUIRE);
-    if (ready && !was)
-        vu_split_queue_start(dev, q);
+    if (ready && !was) {
+        if (!q->packed)
+            vu_split_queue_start(dev, q);
+        else if (vu_packed_queue_start(dev, q) < 0)
+            ready = false; /* counted and logged as a stopped queue */
+    }
     __atomic_store_n(&q->ready, ready, __ATOMIC_RELEASE);
     /* Handlers clear `ready` before they quiesce, so `was` misses a stop: compare with what
      * we last reported too. */
@@ -171,6 +205,10 @@ void vu_dev_queue_set_notify(struct vu_dev *dev, uint16_t qid, bool enable)
     if (q->notify_on == enable)
         return;
     q->notify_on = enable;
+    if (q->packed) {
+        vu_packed_set_notify(dev, q, enable);
+        return;
+    }
     if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
         /* avail_event sits after the used ring; a stale value means "kick rarely". */
         uint16_t *avail_event = (uint16_t *)&q->used->ring[q->size];
@@ -188,6 +226,8 @@ bool vu_dev_queue_has_work(const struct vu_dev *dev, uint16_t qid)
     if (!vu_dev_queue_ready(dev, qid))
         return false;
     const struct vu_queue *q = &dev->q[qid];
+    if (q->packed)
+        return vu_packed_has_work(q);
     return __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE) != q->last_avail_idx;
 }
 

@@ -73,9 +73,15 @@ struct vu_queue {
     uint16_t size; /* 0 until SET_VRING_NUM */
     bool addr_set;
     uint64_t desc_uva, avail_uva, used_uva, log_gpa;
+    bool packed; /* layout of the rings: RING_PACKED negotiated when they were translated */
+    /* split layout */
     struct vring_desc *desc;
     struct vring_avail *avail;
     struct vring_used *used;
+    /* packed layout: descriptor ring, driver area (avail_uva), device area (used_uva) */
+    struct vring_packed_desc *pdesc;
+    struct vring_packed_desc_event *driver_event;
+    struct vring_packed_desc_event *device_event;
     int kickfd, callfd, errfd;
     bool started; /* kick fd received (or polling requested) and not stopped since */
     bool enabled; /* SET_VRING_ENABLE, or implied without protocol features */
@@ -84,13 +90,19 @@ struct vu_queue {
     /* ---- datapath (PMD), read by the control thread only while quiesced ---- */
     bool ready;   /* acquire/release: datapath may use this queue */
     bool broken;  /* stopped for a malformed ring, until the frontend sets it up again */
-    uint16_t last_avail_idx;
-    uint16_t last_used_idx;   /* next used index to publish */
-    uint16_t shadow_used_idx; /* used entries written but not yet published */
+    uint16_t last_avail_idx;  /* packed: the next ring slot to look at (< size) */
+    uint16_t last_used_idx;   /* next used index to publish; packed: next used slot (< size) */
+    uint16_t shadow_used_idx; /* used entries written but not yet published (split) */
     uint16_t signalled_used;  /* used idx when we last notified */
     bool signalled_valid;
     bool notify_on;           /* kicks currently requested from the guest */
     uint8_t lock;             /* enqueue from several PMDs: test-and-set spinlock */
+    /* packed only (vu_packed.c) */
+    bool avail_wrap, used_wrap; /* wrap counters of last_avail_idx and last_used_idx */
+    bool pk_head_pending;       /* a used descriptor whose flags wait for the end of a burst */
+    uint16_t pk_head_slot, pk_head_flags;
+    uint64_t *pk_inflight; /* bitmap of buffer ids we hold (control thread allocates) */
+    uint32_t pk_inflight_bits;
     struct vu_queue_stats stats;
 };
 
@@ -112,7 +124,8 @@ struct vu_dev {
 #define VU_OFFERED_FEATURES                                                                        \
     ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |                             \
      (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |                   \
-     (1ull << VIRTIO_NET_F_MQ) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+     (1ull << VIRTIO_NET_F_MQ) | (1ull << VIRTIO_F_RING_PACKED) |                                  \
+     (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
 
 #define VU_OFFERED_PROTOCOL_FEATURES                                                               \
     ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |              \
@@ -132,6 +145,23 @@ void vu_dev_quiesce_all(struct vu_dev *dev);
 int vu_queue_translate(struct vu_dev *dev, struct vu_queue *q);
 /* Split ring (vu_split.c): initialise shadow indices when a queue starts. */
 void vu_split_queue_start(struct vu_dev *dev, struct vu_queue *q);
+/* Packed ring (vu_packed.c), control thread: initialise a queue that starts. Returns 0, or
+ * -EPROTO (its base index does not fit the ring) or -ENOMEM; the queue must not run then. */
+int vu_packed_queue_start(struct vu_dev *dev, struct vu_queue *q);
+void vu_packed_queue_free(struct vu_queue *q);
+/* Packed ring datapath, called by the vu_dev_* burst functions once `ready` was seen (and,
+ * for enqueue, under the queue's lock). Same contracts as those. */
+uint16_t vu_packed_dequeue_burst(struct vu_dev *dev, struct vu_queue *q, struct pkt *pkts,
+                                 uint16_t n);
+void vu_packed_dequeue_done(struct vu_dev *dev, struct vu_queue *q, struct pkt *pkts, uint16_t n);
+uint16_t vu_packed_enqueue_burst(struct vu_dev *dev, struct vu_queue *q, struct pkt *const *pkts,
+                                 uint16_t n);
+/* PMD: kick suppression in the device area, and whether the next descriptor is available. */
+void vu_packed_set_notify(struct vu_dev *dev, struct vu_queue *q, bool enable);
+bool vu_packed_has_work(const struct vu_queue *q);
+/* GET/SET_VRING_BASE encoding of a packed queue's position (control thread). */
+uint32_t vu_packed_get_base(const struct vu_queue *q);
+int vu_packed_set_base(struct vu_dev *dev, struct vu_queue *q, uint32_t num);
 /* Stop a queue for a malformed ring (PMD thread): counted and logged. */
 void vu_queue_mark_broken(struct vu_dev *dev, struct vu_queue *q, const char *why);
 

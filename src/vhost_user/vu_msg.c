@@ -65,6 +65,10 @@ static int h_set_features(struct vu_dev *dev, const struct vhost_user_msg *msg, 
         return -EPROTO;
     }
     if (f != dev->features) {
+        /* The ring layout (split or packed) follows the features: translate again. */
+        bool relayout = (f ^ dev->features) & (1ull << VIRTIO_F_RING_PACKED);
+        VLOG_RL(INFO, MOD, "%s: features %#" PRIx64 " (%s rings)", dev->name, f,
+                f & (1ull << VIRTIO_F_RING_PACKED) ? "packed" : "split");
         vu_dev_quiesce_all(dev);
         dev->features = f;
         dev->vnet_hdr_len = (f & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MRG_RXBUF)))
@@ -74,6 +78,8 @@ static int h_set_features(struct vu_dev *dev, const struct vhost_user_msg *msg, 
             /* Without protocol features a ring is enabled as soon as it starts. */
             if (!(f & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) && dev->q[i].started)
                 dev->q[i].enabled = true;
+            if (relayout && dev->q[i].addr_set && vu_queue_translate(dev, &dev->q[i]) < 0)
+                dev->q[i].addr_set = false; /* the frontend must send SET_VRING_ADDR again */
             vu_queue_update_ready(dev, &dev->q[i]);
         }
     }
@@ -207,7 +213,8 @@ static int h_set_vring_base(struct vu_dev *dev, const struct vhost_user_msg *msg
     struct vu_queue *q = queue_of(dev, s->index, "SET_VRING_BASE");
     if (!q)
         return -EPROTO;
-    if (s->num > 0xffff) {
+    bool packed = vu_has_feature(dev, VIRTIO_F_RING_PACKED);
+    if (!packed && s->num > 0xffff) {
         VLOG_RL(WARN, MOD, "%s: SET_VRING_BASE %u does not fit a split ring index", dev->name,
                 s->num);
         return -EPROTO;
@@ -215,9 +222,14 @@ static int h_set_vring_base(struct vu_dev *dev, const struct vhost_user_msg *msg
     q->ready = false;
     if (dev->ops && dev->ops->quiesce)
         dev->ops->quiesce(dev->opaque);
-    q->last_avail_idx = (uint16_t)s->num;
-    q->last_used_idx = (uint16_t)s->num;
-    q->shadow_used_idx = (uint16_t)s->num;
+    if (packed) {
+        if (vu_packed_set_base(dev, q, s->num) < 0)
+            return -EPROTO;
+    } else {
+        q->last_avail_idx = (uint16_t)s->num;
+        q->last_used_idx = (uint16_t)s->num;
+        q->shadow_used_idx = (uint16_t)s->num;
+    }
     vu_queue_update_ready(dev, q);
     return 0;
 }
@@ -240,7 +252,9 @@ static int h_get_vring_base(struct vu_dev *dev, const struct vhost_user_msg *msg
     q->kickfd = -1;
     reply->hdr.size = sizeof(struct vhost_vring_state);
     reply->payload.state.index = s->index;
-    reply->payload.state.num = q->last_avail_idx;
+    /* Packed: avail slot and wrap counter in bits 0-15, the used pair in bits 16-31. */
+    reply->payload.state.num =
+        vu_has_feature(dev, VIRTIO_F_RING_PACKED) ? vu_packed_get_base(q) : q->last_avail_idx;
     vu_queue_update_ready(dev, q);
     return 0;
 }

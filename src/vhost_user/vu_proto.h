@@ -1,7 +1,7 @@
 /*
- * vhost-user wire protocol and virtio split-ring layout (QEMU docs/interop/vhost-user.rst,
- * virtio 1.2 section 2.7). Shared by the backend (vswitchd) and the frontend (simulated
- * guests, vswitch-vmm). Definitions only.
+ * vhost-user wire protocol and virtio split- and packed-ring layouts (QEMU
+ * docs/interop/vhost-user.rst, virtio 1.2 sections 2.7 and 2.8). Shared by the backend (vswitchd)
+ * and the frontend (simulated guests, vswitch-vmm). Definitions only.
  */
 #ifndef VSW_VU_PROTO_H
 #define VSW_VU_PROTO_H
@@ -189,6 +189,36 @@ static inline int vring_need_event(uint16_t event_idx, uint16_t new_idx, uint16_
 {
     return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
 }
+
+/* ---- packed virtqueue layout (virtio 1.2, 2.8) ---- */
+/* Descriptor flags beyond NEXT, WRITE and INDIRECT: the driver makes a descriptor available
+ * with AVAIL == its wrap counter and USED != it; the device marks it used with both equal to
+ * its own wrap counter. Both counters start at 1. */
+#define VRING_PACKED_DESC_F_AVAIL (1u << 7)
+#define VRING_PACKED_DESC_F_USED  (1u << 15)
+/* Event suppression flags (driver area: the driver's wish about used-buffer notifications;
+ * device area: ours about available-buffer notifications, i.e. kicks). */
+#define VRING_PACKED_EVENT_FLAG_ENABLE  0
+#define VRING_PACKED_EVENT_FLAG_DISABLE 1
+#define VRING_PACKED_EVENT_FLAG_DESC    2 /* only with EVENT_IDX: at off_wrap */
+#define VRING_PACKED_EVENT_F_WRAP_CTR   15
+
+struct vring_packed_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t id; /* buffer id (in the last descriptor of a chain) */
+    uint16_t flags;
+};
+
+struct vring_packed_desc_event {
+    uint16_t off_wrap; /* bits 0-14 ring offset, bit 15 wrap counter */
+    uint16_t flags;
+};
+
+/* GET/SET_VRING_BASE for a packed ring: bits 0-14 the next available descriptor, bit 15 the
+ * avail wrap counter; QEMU puts the used pair the same way in bits 16-31. */
+#define VHOST_VRING_PACKED_IDX_MASK 0x7fffu
+#define VHOST_VRING_PACKED_WRAP     0x8000u
 
 /* virtio-net queue numbering: queue pair i has RX at 2i and TX at 2i + 1. */
 #define VIRTIO_NET_RXQ(pair) ((pair)*2)

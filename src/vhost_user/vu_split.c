@@ -1,28 +1,22 @@
 /*
  * Split virtqueue datapath: take frames from a guest's TX ring, copy frames into a guest's
- * RX ring. Called by the PMD thread that owns the queue (enqueue may come from several PMDs
- * and takes the queue's spinlock once per burst). No syscalls except the call eventfd write,
- * at most once per burst and only when the guest asked for it; no allocation; no locks
- * beyond that spinlock.
+ * RX ring. The public burst functions are here; a queue of a device that negotiated
+ * RING_PACKED is handed to vu_packed.c with one branch per burst. Called by the PMD thread
+ * that owns the queue (enqueue may come from several PMDs and takes the queue's spinlock once
+ * per burst). No syscalls except the call eventfd write, at most once per burst and only
+ * when the guest asked for it; no allocation; no locks beyond that spinlock.
  *
  * Guest memory is read once: descriptors and ring entries are copied with single loads
  * before they are checked and used; every buffer is translated and bounds-checked; a chain is
  * bounded by the size of its table. A malformed ring stops the queue (counted, logged).
  */
-#include "vu_int.h"
+#include "vu_datapath.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #define MOD "vhost"
-
-struct chain {
-    struct pkt_seg seg[PKT_MAX_SEGS];
-    uint16_t nseg;
-    bool truncated; /* more pieces than seg[] holds */
-    uint64_t len;   /* bytes described by the chain */
-};
 
 static inline struct vring_desc desc_read(const struct vring_desc *p)
 {
@@ -39,17 +33,15 @@ static inline struct vring_desc desc_read(const struct vring_desc *p)
  * (`writable`), forbidden for a TX ring. Returns NULL on success or the reason the ring is
  * malformed.
  */
-static const char *chain_collect(const struct vu_dev *dev, const struct vu_queue *q,
-                                 uint16_t head, bool writable, struct chain *c)
+static const char *chain_collect(const struct vu_dev *dev, const struct vu_queue *q, uint16_t head,
+                                 bool writable, struct vu_chain *c)
 {
     const struct vring_desc *table = q->desc;
     uint32_t table_size = q->size;
     uint32_t idx = head;
     struct vring_desc d = desc_read(&table[idx]);
 
-    c->nseg = 0;
-    c->len = 0;
-    c->truncated = false;
+    vu_chain_init(c);
     if (d.flags & VRING_DESC_F_INDIRECT) {
         uint64_t contig;
         if (!vu_has_feature(dev, VIRTIO_RING_F_INDIRECT_DESC))
@@ -78,23 +70,9 @@ static const char *chain_collect(const struct vu_dev *dev, const struct vu_queue
         if (!!(d.flags & VRING_DESC_F_WRITE) != writable)
             return writable ? "device-readable buffer in an RX ring"
                             : "device-writable buffer in a TX ring";
-        uint64_t addr = d.addr, rem = d.len;
-        while (rem) {
-            uint64_t contig;
-            uint8_t *h = vu_mem_gpa_to_host(&dev->mem, addr, rem, &contig);
-            if (!h)
-                return "buffer outside guest memory";
-            if (c->nseg < PKT_MAX_SEGS) {
-                c->seg[c->nseg].addr = h;
-                c->seg[c->nseg].len = (uint32_t)contig;
-                c->nseg++;
-            } else {
-                c->truncated = true;
-            }
-            addr += contig;
-            rem -= contig;
-        }
-        c->len += d.len;
+        const char *why = vu_chain_add(&dev->mem, c, d.addr, d.len);
+        if (why)
+            return why;
         if (!(d.flags & VRING_DESC_F_NEXT))
             return NULL;
         if (d.next >= table_size)
@@ -156,37 +134,13 @@ void vu_split_queue_start(struct vu_dev *dev, struct vu_queue *q)
     vu_dev_queue_set_notify(dev, (uint16_t)(q - dev->q), false);
 }
 
-/* Strip the virtio-net header from the front of the chain into p->vnet. */
-static bool take_vnet_hdr(const struct vu_dev *dev, struct pkt *p)
-{
-    uint32_t need = dev->vnet_hdr_len, got = 0;
-    uint8_t hdr[sizeof(struct virtio_net_hdr_v1)] = {0};
-    uint16_t i = 0;
-    while (got < need && i < p->nseg) {
-        uint32_t n = MIN(need - got, p->seg[i].len);
-        memcpy(hdr + got, p->seg[i].addr, n);
-        got += n;
-        p->seg[i].addr += n;
-        p->seg[i].len -= n;
-        if (p->seg[i].len == 0)
-            i++;
-    }
-    if (got < need)
-        return false;
-    if (i) {
-        memmove(p->seg, p->seg + i, (p->nseg - i) * sizeof(p->seg[0]));
-        p->nseg -= i;
-    }
-    memcpy(&p->vnet, hdr, sizeof(p->vnet));
-    p->vnet.num_buffers = 0;
-    return true;
-}
-
 uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts, uint16_t n)
 {
     struct vu_queue *q = &dev->q[qid];
     if (!__atomic_load_n(&q->ready, __ATOMIC_ACQUIRE))
         return 0;
+    if (q->packed)
+        return vu_packed_dequeue_burst(dev, q, pkts, n);
     uint16_t avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
     uint16_t count = (uint16_t)(avail_idx - q->last_avail_idx);
     if (count == 0)
@@ -200,7 +154,7 @@ uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts
 
     uint16_t out = 0;
     const uint16_t mask = q->size - 1;
-    struct chain c;
+    struct vu_chain c;
     for (uint16_t i = 0; i < count; i++) {
         uint16_t head = __atomic_load_n(&q->avail->ring[q->last_avail_idx & mask],
                                         __ATOMIC_RELAXED);
@@ -214,30 +168,13 @@ uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts
         q->last_avail_idx++;
 
         struct pkt *p = &pkts[out];
-        enum vsw_drop drop = VSW_DROP__COUNT;
-        memcpy(p->seg, c.seg, c.nseg * sizeof(c.seg[0]));
-        p->nseg = c.nseg;
-        if (c.truncated)
-            drop = VSW_DROP_RX_TOO_MANY_SEGS;
-        else if (c.len > (uint64_t)dev->vnet_hdr_len + VSW_MAX_FRAME)
-            drop = VSW_DROP_RX_TOO_BIG;
-        else if (c.len < (uint64_t)dev->vnet_hdr_len + ETH_HLEN || !take_vnet_hdr(dev, p))
-            drop = VSW_DROP_RX_RUNT;
+        enum vsw_drop drop = vu_pkt_from_chain(dev, q, &c, p);
         if (drop != VSW_DROP__COUNT) {
             q->stats.drops[drop]++;
             used_put(q, head, 0);
             continue;
         }
-        if (unlikely(!__atomic_load_n(&q->enabled, __ATOMIC_RELAXED))) {
-            q->stats.drops[VSW_DROP_RX_Q_STOPPED]++; /* disabled: drained, not forwarded */
-            used_put(q, head, 0);
-            continue;
-        }
-        p->len = (uint32_t)(c.len - dev->vnet_hdr_len);
         p->src_id = head;
-        p->out_port = PKT_OUT_DROP;
-        p->drop = 0;
-        pkt_snapshot_header(p);
         q->stats.packets++;
         q->stats.bytes += p->len;
         out++;
@@ -248,63 +185,24 @@ uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts
 void vu_dev_dequeue_done(struct vu_dev *dev, uint16_t qid, struct pkt *pkts, uint16_t n)
 {
     struct vu_queue *q = &dev->q[qid];
+    if (q->packed) {
+        vu_packed_dequeue_done(dev, q, pkts, n);
+        return;
+    }
     for (uint16_t i = 0; i < n; i++)
         used_put(q, (uint16_t)pkts[i].src_id, 0);
     if (q->used) /* the ring stays mapped until the control thread quiesces us */
         used_publish(dev, q);
 }
 
-/* Writes the stream "virtio-net header, then frame" into the pieces of RX chains. */
-struct rx_writer {
-    const struct pkt *p;
-    uint8_t hdr[sizeof(struct virtio_net_hdr_v1)];
-    uint32_t hdr_len;
-    uint32_t off;    /* stream offset written so far */
-    uint32_t total;  /* hdr_len + frame length */
-    uint8_t *nb[2];  /* where the two bytes of num_buffers landed */
-};
-
-/* Fill one chain; returns the bytes written into it. */
-static uint32_t rx_write_chain(struct rx_writer *w, const struct chain *c)
-{
-    uint32_t written = 0;
-    for (uint16_t i = 0; i < c->nseg && w->off < w->total; i++) {
-        uint8_t *dst = (uint8_t *)c->seg[i].addr;
-        uint32_t room = c->seg[i].len;
-        while (room && w->off < w->total) {
-            uint32_t n;
-            if (w->off < w->hdr_len) {
-                n = MIN(room, w->hdr_len - w->off);
-                memcpy(dst, w->hdr + w->off, n);
-                for (uint32_t b = 0; b < n; b++) {
-                    uint32_t so = w->off + b;
-                    if (so == offsetof(struct virtio_net_hdr_v1, num_buffers))
-                        w->nb[0] = dst + b;
-                    else if (so == offsetof(struct virtio_net_hdr_v1, num_buffers) + 1)
-                        w->nb[1] = dst + b;
-                }
-            } else {
-                n = pkt_read(w->p, w->off - w->hdr_len, dst, MIN(room, w->total - w->off));
-                if (n == 0)
-                    return written;
-            }
-            dst += n;
-            room -= n;
-            w->off += n;
-            written += n;
-        }
-    }
-    return written;
-}
-
-uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *const *pkts,
-                              uint16_t n)
+uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *const *pkts, uint16_t n)
 {
     struct vu_queue *q = &dev->q[qid];
     if (!__atomic_load_n(&q->ready, __ATOMIC_ACQUIRE)) {
         __atomic_add_fetch(&q->stats.drops[VSW_DROP_TX_NOT_READY], n, __ATOMIC_RELAXED);
         return 0;
     }
+    uint16_t sent = 0;
     while (__atomic_test_and_set(&q->lock, __ATOMIC_ACQUIRE))
         __builtin_ia32_pause();
     if (!__atomic_load_n(&q->ready, __ATOMIC_RELAXED)) { /* another PMD stopped it */
@@ -313,12 +211,17 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
         return 0;
     }
 
+    if (q->packed) {
+        sent = vu_packed_enqueue_burst(dev, q, pkts, n);
+        __atomic_clear(&q->lock, __ATOMIC_RELEASE);
+        return sent;
+    }
+
     const bool mrg = vu_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
     const uint16_t mask = q->size - 1;
     uint16_t avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
-    uint16_t sent = 0;
-    struct chain c;
-    struct rx_writer w;
+    struct vu_chain c;
+    struct vu_rx_writer w;
 
     if ((uint16_t)(avail_idx - q->last_avail_idx) > q->size) {
         q->stats.drops[VSW_DROP_TX_BAD_DESC] += n;
@@ -327,11 +230,7 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
     }
     for (; sent < n; sent++) {
         const struct pkt *p = pkts[sent];
-        memset(&w, 0, sizeof(w));
-        w.p = p;
-        w.hdr_len = dev->vnet_hdr_len;
-        memcpy(w.hdr, &p->vnet, sizeof(w.hdr));
-        w.total = w.hdr_len + p->len;
+        vu_rx_writer_init(&w, dev, p);
 
         uint16_t cur = q->last_avail_idx, used_start = q->shadow_used_idx, nbufs = 0;
         enum vsw_drop drop = VSW_DROP__COUNT;
@@ -348,7 +247,7 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
                 vu_queue_mark_broken(dev, q, why);
                 break;
             }
-            uint32_t wrote = rx_write_chain(&w, &c);
+            uint32_t wrote = vu_rx_write_chain(&w, &c);
             if (!mrg && w.off < w.total) {
                 drop = VSW_DROP_TX_TOO_BIG; /* one chain must hold it: keep the buffer */
                 break;
@@ -367,13 +266,7 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
             q->stats.drops[drop] += n - sent;
             break;
         }
-        if (mrg && nbufs > 1 && w.nb[0] && w.nb[1]) {
-            *w.nb[0] = (uint8_t)(nbufs & 0xff);
-            *w.nb[1] = (uint8_t)(nbufs >> 8);
-        } else if (w.nb[0] && w.nb[1]) { /* a 12-byte header without MRG_RXBUF says 1 too */
-            *w.nb[0] = 1;
-            *w.nb[1] = 0;
-        }
+        vu_rx_set_num_buffers(&w, mrg, nbufs);
         q->last_avail_idx = cur;
         q->stats.packets++;
         q->stats.bytes += p->len;

@@ -42,6 +42,51 @@ ind = desc(GPA + 0x10000, 12, F_NEXT, 1) + desc(GPA + 0x11000, 600, 0, 0)
 write("vu_split", "indirect", split_seed(7, [desc(GPA + 0x8400, 32, F_IND, 0)], [0], rx, list(range(8)), ind))
 write("vu_split", "mrg_big", split_seed(3, [desc(GPA + 0x10000, 12 + 9000, 0, 0)], [0], rx, list(range(8))))
 
+# vu_packed: [features][TX base][RX base][RX ring][RX driver area][TX ring][TX driver area][memory at GPA + 0x8000]
+QP = 64
+P_AVAIL, P_USED = 1 << 7, 1 << 15
+
+def pdesc(addr, length, id_, flags):
+    return struct.pack("<QIHH", addr, length, id_, flags)
+
+def avail(wrap):
+    return P_AVAIL if wrap else P_USED
+
+def pring(entries):
+    """entries: {slot: (addr, len, id, flags)} -> the 64-slot descriptor ring."""
+    r = bytearray(QP * 16)
+    for slot, (a, l, i, f) in entries.items():
+        r[slot * 16:slot * 16 + 16] = pdesc(a, l, i, f)
+    return bytes(r)
+
+def packed_seed(feat, tx, rx, tx_base=0, rx_base=0, tx_event=(0, 0), rx_event=(0, 0), extra=b""):
+    ev = lambda e: struct.pack("<HH", e[0], e[1])
+    return (bytes([feat, tx_base, rx_base]) + pring(rx) + ev(rx_event) + pring(tx) + ev(tx_event)
+            + extra)
+
+prx = {i: (GPA + 0x20000 + i * 2048, 2048, i, F_WRITE | avail(True)) for i in range(8)}
+write("vu_packed", "single", packed_seed(3, {0: (GPA + 0x10000, 12 + 60, 0, avail(True))}, prx))
+write("vu_packed", "chain", packed_seed(3, {0: (GPA + 0x10000, 12, 0, F_NEXT | avail(True)),
+                                            1: (GPA + 0x11000, 1500, 0, avail(True))}, prx))
+write("vu_packed", "burst", packed_seed(2, {i: (GPA + 0x10000 + i * 128, 100, i, avail(True)) for i in range(16)},
+                                        prx, rx_event=(2 | 0x8000, 2)))
+pind = pdesc(GPA + 0x10000, 12, 0, 0) + pdesc(GPA + 0x11000, 600, 0, 0)
+write("vu_packed", "indirect", packed_seed(7, {0: (GPA + 0x8000, 32, 5, F_IND | avail(True))}, prx, extra=pind))
+write("vu_packed", "mrg_big", packed_seed(3, {0: (GPA + 0x10000, 12 + 9000, 0, avail(True))}, prx))
+# both rings start at slot 62 of lap 1; the TX chain and the RX buffers cross into lap 0
+wrap_tx = {62: (GPA + 0x10000, 12, 1, F_NEXT | avail(True)), 63: (GPA + 0x11000, 100, 1, F_NEXT | avail(True)),
+           0: (GPA + 0x12000, 100, 1, avail(False))}
+wrap_rx = {62: (GPA + 0x20000, 64, 0, F_WRITE | avail(True)), 63: (GPA + 0x21000, 64, 1, F_WRITE | avail(True)),
+           0: (GPA + 0x22000, 2048, 2, F_WRITE | avail(False))}
+write("vu_packed", "wrap", packed_seed(3, wrap_tx, wrap_rx, tx_base=62, rx_base=62))
+# lap 0 from the start: base bit 6 clears the wrap counters
+lap0 = {5: (GPA + 0x10000, 12 + 60, 3, avail(False))}
+write("vu_packed", "lap0", packed_seed(2, lap0, {5: (GPA + 0x20000, 2048, 4, F_WRITE | avail(False))},
+                                       tx_base=0x45, rx_base=0x45, tx_event=(6, 2), rx_event=(6, 2)))
+# the RX buffer overlaps the TX frame it receives (a guest aliasing its own buffers)
+write("vu_packed", "overlap", packed_seed(3, {0: (GPA + 0x10000, 12 + 60, 0, avail(True))},
+                                          {0: (GPA + 0x10010, 2048, 0, F_WRITE | avail(True))}))
+
 # vu_msg: records [u8 nfds | 0x80 eventfd][hdr][payload]
 def rec(req, payload=b"", fds=0):
     return bytes([fds]) + struct.pack("<III", req, 1, len(payload)) + payload

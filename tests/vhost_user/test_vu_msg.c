@@ -474,8 +474,8 @@ static const struct step bad_cases[] = {
     {"SET_MEM_TABLE with 265 bytes", R(SET_MEM_TABLE), MEM3, .size = 265, BAD},
     /* features */
     {"SET_FEATURES CSUM not offered", R(SET_FEATURES), U64(VUT_F_ALL | 1), BAD},
-    {"SET_FEATURES RING_PACKED not offered", R(SET_FEATURES),
-     U64(VUT_F_ALL | 1ull << VIRTIO_F_RING_PACKED), BAD},
+    {"SET_FEATURES IN_ORDER not offered", R(SET_FEATURES),
+     U64(VUT_F_ALL | 1ull << VIRTIO_F_IN_ORDER), BAD},
     {"SET_FEATURES LOG_ALL not offered", R(SET_FEATURES), U64(VUT_F_ALL | 1ull << VHOST_F_LOG_ALL),
      BAD},
     {"SET_FEATURES bit 63", R(SET_FEATURES), U64(1ull << 63), BAD},

@@ -67,52 +67,8 @@ static uint32_t hdr_len_of(const struct vut *v)
 
 /* ---- guest memory helpers ---- */
 
-static void guest_write(struct vut *v, uint64_t gpa, const void *src, uint64_t len)
-{
-    const uint8_t *s = src;
-    while (len) {
-        uint64_t n = len;
-        for (unsigned r = 0; r < VUT_NREG; r++)
-            if (gpa >= vut_reg_gpa[r] && gpa - vut_reg_gpa[r] < vut_reg_size[r])
-                n = MIN(len, vut_reg_size[r] - (gpa - vut_reg_gpa[r]));
-        memcpy(vut_g2h(v, gpa, n), s, n);
-        gpa += n;
-        s += n;
-        len -= n;
-    }
-}
-
-static void guest_read(struct vut *v, uint64_t gpa, void *dst, uint64_t len)
-{
-    uint8_t *d = dst;
-    while (len) {
-        uint64_t n = len;
-        for (unsigned r = 0; r < VUT_NREG; r++)
-            if (gpa >= vut_reg_gpa[r] && gpa - vut_reg_gpa[r] < vut_reg_size[r])
-                n = MIN(len, vut_reg_size[r] - (gpa - vut_reg_gpa[r]));
-        memcpy(d, vut_g2h(v, gpa, n), n);
-        gpa += n;
-        d += n;
-        len -= n;
-    }
-}
-
-/* A copy of all guest memory files, to prove hostile rings change nothing. */
-struct snapshot {
-    uint8_t *file[VUT_NREG];
-};
-
-static void snap_take(struct vut *v, struct snapshot *s)
-{
-    for (unsigned r = 0; r < VUT_NREG; r++) {
-        s->file[r] = malloc(v->file_len[r]);
-        assert_non_null(s->file[r]);
-        memcpy(s->file[r], v->file[r], v->file_len[r]);
-    }
-}
-
 /* Everything but the used rings (where entries may be staged and not published) is intact. */
-static void snap_check(struct vut *v, struct snapshot *s)
+static void snap_check(struct vut *v, struct vut_snapshot *s)
 {
     for (unsigned r = 0; r < VUT_NREG; r++) {
         for (size_t i = 0; i < v->file_len[r]; i++) {
@@ -132,31 +88,6 @@ static void snap_check(struct vut *v, struct snapshot *s)
 }
 
 /* ---- frames ---- */
-
-static uint8_t frame_byte(uint32_t i, uint8_t seed)
-{
-    return (uint8_t)(seed + i * 31 + (i >> 8));
-}
-
-static void fill_vnet(struct virtio_net_hdr_v1 *h)
-{
-    memset(h, 0, sizeof(*h));
-    h->flags = 1; /* NEEDS_CSUM */
-    h->hdr_len = 14;
-    h->csum_start = 34;
-    h->csum_offset = 16;
-}
-
-/* virtio-net header (hlen bytes) then frame_len pattern bytes; returns the stream length. */
-static uint32_t make_stream(uint8_t *s, uint32_t hlen, uint32_t frame_len, uint8_t seed)
-{
-    struct virtio_net_hdr_v1 h;
-    fill_vnet(&h);
-    memcpy(s, &h, hlen);
-    for (uint32_t i = 0; i < frame_len; i++)
-        s[hlen + i] = frame_byte(i, seed);
-    return hlen + frame_len;
-}
 
 enum layout { DIRECT, INDIRECT, INDIRECT_W };
 
@@ -185,7 +116,7 @@ static uint16_t tx_post(struct vut *v, const uint8_t *stream, const uint32_t *pi
     uint32_t off = 0;
     for (unsigned i = 0; i < npieces; i++) {
         uint64_t gpa = i == 0 && first_gpa ? first_gpa : vut_alloc_buf(v, MAX(pieces[i], 1));
-        guest_write(v, gpa, stream + off, pieces[i]);
+        vut_guest_write(v, gpa, stream + off, pieces[i]);
         off += pieces[i];
         bool last = i + 1 == npieces;
         vut_set_desc(&table[i], gpa, pieces[i], last ? 0 : VRING_DESC_F_NEXT,
@@ -212,36 +143,8 @@ static unsigned expand_pieces(const uint32_t *listed, unsigned n, uint32_t frame
 static uint16_t tx_post_good(struct vut *v, uint32_t frame_len, uint8_t seed)
 {
     static uint8_t s[2048];
-    uint32_t len = make_stream(s, hdr_len_of(v), frame_len, seed);
+    uint32_t len = vut_make_stream(s, hdr_len_of(v), frame_len, seed);
     return tx_post(v, s, &len, 1, DIRECT, 0);
-}
-
-/* The packet holds exactly this frame, and its private header copy too. */
-static void check_pkt(const struct pkt *p, uint32_t frame_len, uint8_t seed)
-{
-    static uint8_t buf[VSW_MAX_FRAME + 64];
-    assert_int_equal(p->len, frame_len);
-    assert_int_equal(pkt_read(p, 0, buf, sizeof(buf)), frame_len);
-    for (uint32_t i = 0; i < frame_len; i++)
-        if (buf[i] != frame_byte(i, seed))
-            fail_msg("frame byte %u is %#x, want %#x", i, buf[i], frame_byte(i, seed));
-    assert_int_equal(p->hdr_len, MIN(frame_len, PKT_HDR_COPY));
-    for (uint32_t i = 0; i < p->hdr_len; i++)
-        assert_int_equal(p->hdr[i], frame_byte(i, seed));
-    uint64_t seglen = 0;
-    for (uint16_t i = 0; i < p->nseg; i++) {
-        assert_true(p->seg[i].len > 0);
-        seglen += p->seg[i].len;
-    }
-    assert_int_equal(seglen, frame_len);
-}
-
-static void check_drops(const struct vu_dev_stats *st, int reason, uint64_t n)
-{
-    for (int d = 0; d < VSW_DROP__COUNT; d++)
-        if (st->drops[d] != (d == reason ? n : 0))
-            fail_msg("drops[%s] = %llu, want %llu", vsw_drop_name((unsigned)d),
-                     (unsigned long long)st->drops[d], (unsigned long long)(d == reason ? n : 0));
 }
 
 static void check_used(struct vut *v, unsigned q, uint16_t slot, uint16_t id, uint32_t len)
@@ -294,7 +197,7 @@ static void test_good(void **state)
     static uint8_t s[VSW_MAX_FRAME + 64];
     uint32_t pieces[256];
     unsigned n = expand_pieces(c->pieces, c->npieces, c->frame_len, pieces);
-    uint32_t hlen = hdr_len_of(v), len = make_stream(s, hlen, c->frame_len, 7), sum = 0;
+    uint32_t hlen = hdr_len_of(v), len = vut_make_stream(s, hlen, c->frame_len, 7), sum = 0;
     for (unsigned i = 0; i < n; i++)
         sum += pieces[i];
     assert_int_equal(sum, len); /* the table is consistent */
@@ -303,12 +206,12 @@ static void test_good(void **state)
     assert_true(vu_dev_queue_has_work(v->dev, TXQ));
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
     struct pkt *p = &pkts[0];
-    check_pkt(p, c->frame_len, 7);
+    vut_check_pkt(p, c->frame_len, 7);
     assert_int_equal(p->nseg, c->nseg);
     assert_int_equal(p->src_id, head);
     assert_int_equal(p->out_port, PKT_OUT_DROP);
     struct virtio_net_hdr_v1 want;
-    fill_vnet(&want);
+    vut_fill_vnet(&want);
     memset((uint8_t *)&want + hlen, 0, sizeof(want) - hlen);
     assert_memory_equal(&p->vnet, &want, sizeof(want));
 
@@ -338,7 +241,7 @@ static void test_good(void **state)
     assert_int_equal(st.rx_bytes, c->frame_len);
     assert_int_equal(st.tx_packets, 0);
     assert_int_equal(st.queue_errors, 0);
-    check_drops(&st, NO_DROP, 0);
+    vut_check_drops(&st, NO_DROP, 0);
     assert_true(vu_dev_queue_ready(v->dev, TXQ));
     assert_true(vut_canaries_ok(v));
 }
@@ -365,7 +268,7 @@ static void test_good_burst(void **state)
         }
         uint32_t pieces[256];
         unsigned np = expand_pieces(c->pieces, c->npieces, c->frame_len, pieces);
-        make_stream(s, 12, c->frame_len, (uint8_t)i);
+        vut_make_stream(s, 12, c->frame_len, (uint8_t)i);
         cs[n] = c;
         heads[n++] = tx_post(v, s, pieces, np, c->lay, c->first_gpa);
         bytes += c->frame_len;
@@ -373,7 +276,7 @@ static void test_good_burst(void **state)
     assert_true(n >= 15);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 64), n);
     for (unsigned i = 0; i < n; i++) {
-        check_pkt(&pkts[i], cs[i]->frame_len, (uint8_t)(cs[i] - good_cases));
+        vut_check_pkt(&pkts[i], cs[i]->frame_len, (uint8_t)(cs[i] - good_cases));
         assert_int_equal(pkts[i].nseg, cs[i]->nseg);
         assert_int_equal(pkts[i].src_id, heads[i]);
     }
@@ -385,7 +288,7 @@ static void test_good_burst(void **state)
     struct vu_dev_stats st = vut_stats(v);
     assert_int_equal(st.rx_packets, n);
     assert_int_equal(st.rx_bytes, bytes);
-    check_drops(&st, NO_DROP, 0);
+    vut_check_drops(&st, NO_DROP, 0);
 }
 
 /* A burst smaller than what is posted takes the oldest frames, then the rest. */
@@ -396,13 +299,13 @@ static void test_partial_bursts(void **state)
     for (unsigned i = 0; i < 5; i++)
         heads[i] = tx_post_good(v, 60 + i, (uint8_t)i);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 2), 2);
-    check_pkt(&pkts[0], 60, 0);
-    check_pkt(&pkts[1], 61, 1);
+    vut_check_pkt(&pkts[0], 60, 0);
+    vut_check_pkt(&pkts[1], 61, 1);
     vu_dev_dequeue_done(v->dev, TXQ, pkts, 2);
     assert_int_equal(vut_used_idx(v, TXQ), 2);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 3);
     for (unsigned i = 0; i < 3; i++) {
-        check_pkt(&pkts[i], 62 + i, (uint8_t)(2 + i));
+        vut_check_pkt(&pkts[i], 62 + i, (uint8_t)(2 + i));
         assert_int_equal(pkts[i].src_id, heads[2 + i]);
     }
     vu_dev_dequeue_done(v->dev, TXQ, pkts, 3);
@@ -416,15 +319,15 @@ static void test_index_wrap(void **state)
 {
     struct vut *v = *state;
     static uint8_t s[128];
-    uint32_t len = make_stream(s, 12, 64, 3);
+    uint32_t len = vut_make_stream(s, 12, 64, 3);
     uint64_t gpa = vut_alloc_buf(v, len);
-    guest_write(v, gpa, s, len);
+    vut_guest_write(v, gpa, s, len);
     for (unsigned round = 0; round < 600; round++) {
         uint16_t head = (uint16_t)(round % 7);
         vut_set_desc(&vut_desc(v, TXQ)[head], gpa, len, 0, 0);
         vut_post(v, TXQ, head);
         assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
-        check_pkt(&pkts[0], 64, 3);
+        vut_check_pkt(&pkts[0], 64, 3);
         vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
         assert_int_equal(vut_used_idx(v, TXQ), (uint16_t)(round + 1));
         check_used(v, TXQ, (uint16_t)round, head, 0);
@@ -479,15 +382,15 @@ static void test_drop(void **state)
     }
     for (unsigned i = 0; i < n; i++)
         total += pieces[i];
-    make_stream(s, hdr_len_of(v), total > 12 ? total - 12 : 0, 1);
+    vut_make_stream(s, hdr_len_of(v), total > 12 ? total - 12 : 0, 1);
 
     uint16_t bad = tx_post(v, s, pieces, n, c->lay, 0);
     uint16_t good = tx_post_good(v, 60, 9);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
-    check_pkt(&pkts[0], 60, 9);
+    vut_check_pkt(&pkts[0], 60, 9);
     assert_int_equal(pkts[0].src_id, good);
     struct vu_dev_stats st = vut_stats(v);
-    check_drops(&st, c->drop, 1);
+    vut_check_drops(&st, c->drop, 1);
     assert_int_equal(st.queue_errors, 0);
     assert_int_equal(st.rx_packets, 1);
     assert_int_equal(st.rx_bytes, 60);
@@ -501,7 +404,7 @@ static void test_drop(void **state)
     /* and the queue goes on */
     tx_post_good(v, 100, 4);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
-    check_pkt(&pkts[0], 100, 4);
+    vut_check_pkt(&pkts[0], 100, 4);
     vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
     assert_int_equal(vut_used_idx(v, TXQ), 3);
     assert_true(vut_canaries_ok(v));
@@ -520,12 +423,12 @@ static void test_tx_disabled_drained(void **state)
     check_used(v, TXQ, 0, a, 0);
     check_used(v, TXQ, 1, b, 0);
     struct vu_dev_stats st = vut_stats(v);
-    check_drops(&st, VSW_DROP_RX_Q_STOPPED, 2);
+    vut_check_drops(&st, VSW_DROP_RX_Q_STOPPED, 2);
     assert_int_equal(st.rx_packets, 0);
     vut_state(v, VHOST_USER_SET_VRING_ENABLE, TXQ, 1);
     tx_post_good(v, 80, 3);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
-    check_pkt(&pkts[0], 80, 3);
+    vut_check_pkt(&pkts[0], 80, 3);
 }
 
 /* ====================================================================================== */
@@ -897,13 +800,13 @@ static void test_hostile(void **state)
     unsigned q = c->rx ? RXQ : TXQ, other = c->rx ? TXQ : RXQ;
     int reason = c->rx ? VSW_DROP_TX_BAD_DESC : VSW_DROP_RX_BAD_DESC;
     static uint8_t frame[64];
-    struct snapshot snap;
+    struct vut_snapshot snap;
     struct pkt *src = &pkts[40];
 
     c->post(v, q, c->rx ? VRING_DESC_F_WRITE : 0);
     memset(frame, 0x42, sizeof(frame));
     pkt_from_buffer(src, frame, 60);
-    snap_take(v, &snap);
+    vut_snap_take(v, &snap);
 
     if (c->rx)
         assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, &src, 1), 0);
@@ -923,7 +826,7 @@ static void test_hostile(void **state)
     assert_int_equal(vut_calls(v, q), 0);
     struct vu_dev_stats st = vut_stats(v);
     assert_int_equal(st.queue_errors, 1);
-    check_drops(&st, reason, 1);
+    vut_check_drops(&st, reason, 1);
     assert_int_equal(st.rx_packets + st.tx_packets, 0);
 
     /* Stopped means stopped: no second error, the burst functions just return. */
@@ -936,7 +839,7 @@ static void test_hostile(void **state)
         assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 0);
         vu_dev_dequeue_done(v->dev, TXQ, pkts, 0);
         st = vut_stats(v);
-        check_drops(&st, reason, 1);
+        vut_check_drops(&st, reason, 1);
     }
     assert_int_equal(st.queue_errors, 1);
     assert_int_equal(vut_used_idx(v, q), 0);
@@ -952,14 +855,14 @@ static void test_hostile_mid_burst(void **state)
     h_loop2(v, TXQ, 0);
     tx_post_good(v, 60, 2);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
-    check_pkt(&pkts[0], 60, 1);
+    vut_check_pkt(&pkts[0], 60, 1);
     assert_false(vu_dev_queue_ready(v->dev, TXQ));
     vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
     assert_int_equal(vut_used_idx(v, TXQ), 1);
     check_used(v, TXQ, 0, good, 0);
     struct vu_dev_stats st = vut_stats(v);
     assert_int_equal(st.queue_errors, 1);
-    check_drops(&st, VSW_DROP_RX_BAD_DESC, 1);
+    vut_check_drops(&st, VSW_DROP_RX_BAD_DESC, 1);
     assert_int_equal(st.rx_packets, 1);
 }
 
@@ -1195,7 +1098,7 @@ static uint32_t rx_read(struct vut *v, uint16_t head, uint32_t len, uint8_t *out
     uint32_t got = 0;
     for (;;) {
         uint32_t n = MIN(len - got, d.len);
-        guest_read(v, d.addr, out + got, n);
+        vut_guest_read(v, d.addr, out + got, n);
         got += n;
         if (got == len || !(d.flags & VRING_DESC_F_NEXT))
             break;
@@ -1208,7 +1111,7 @@ static uint32_t rx_read(struct vut *v, uint16_t head, uint32_t len, uint8_t *out
 static void make_src(struct pkt *p, uint8_t *buf, uint32_t len, uint8_t seed)
 {
     for (uint32_t i = 0; i < len; i++)
-        buf[i] = frame_byte(i, seed);
+        buf[i] = vut_frame_byte(i, seed);
     memset(p, 0, sizeof(*p));
     p->len = len;
     for (uint32_t off = 0; off < len; off += 1000) {
@@ -1216,7 +1119,7 @@ static void make_src(struct pkt *p, uint8_t *buf, uint32_t len, uint8_t seed)
         p->seg[p->nseg].len = MIN(1000, len - off);
         p->nseg++;
     }
-    fill_vnet(&p->vnet);
+    vut_fill_vnet(&p->vnet);
     p->vnet.num_buffers = 0x7777; /* the backend sets it */
     assert_int_equal(pkt_snapshot_header(p), 0);
 }
@@ -1256,7 +1159,7 @@ static void test_enqueue(void **state)
         }
         struct virtio_net_hdr_v1 h, want;
         memcpy(&h, got, hlen);
-        fill_vnet(&want);
+        vut_fill_vnet(&want);
         assert_memory_equal(&h, &want, 10);
         if (c->nbuffers[f])
             assert_int_equal(h.num_buffers, c->nbuffers[f]);
@@ -1270,7 +1173,7 @@ static void test_enqueue(void **state)
     struct vu_dev_stats st = vut_stats(v);
     assert_int_equal(st.tx_packets, c->sent);
     assert_int_equal(st.tx_bytes, bytes);
-    check_drops(&st, c->drop, c->ndrop);
+    vut_check_drops(&st, c->drop, c->ndrop);
     assert_int_equal(st.queue_errors, 0);
     assert_true(vu_dev_queue_ready(v->dev, RXQ));
     assert_true(vut_canaries_ok(v));
@@ -1317,7 +1220,7 @@ static void test_enqueue_waits_for_buffers(void **state)
     assert_memory_equal(got + 12, src, 9000);
     assert_int_equal(got[10] | got[11] << 8, 5);
     struct vu_dev_stats st = vut_stats(v);
-    check_drops(&st, VSW_DROP_TX_NO_BUF, 1);
+    vut_check_drops(&st, VSW_DROP_TX_NO_BUF, 1);
     assert_int_equal(st.tx_packets, 1);
 }
 
@@ -1336,7 +1239,7 @@ static void test_enqueue_uses_private_header(void **state)
     assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, &p, 1), 1);
     rx_read(v, h, 312, got);
     for (unsigned i = 0; i < 300; i++) {
-        uint8_t want = i < 12 ? (uint8_t)(0xc0 + i) : frame_byte(i, 3);
+        uint8_t want = i < 12 ? (uint8_t)(0xc0 + i) : vut_frame_byte(i, 3);
         if (got[12 + i] != want)
             fail_msg("byte %u is %#x, want %#x", i, got[12 + i], want);
     }
@@ -1348,7 +1251,7 @@ static void test_tx_to_rx(void **state)
     struct vut *v = *state;
     static uint8_t s[5100], got[5100];
     uint32_t pieces[] = {12, 700, 1300, 3000};
-    make_stream(s, 12, 5000, 11);
+    vut_make_stream(s, 12, 5000, 11);
     tx_post(v, s, pieces, 4, DIRECT, 0);
     uint16_t h[3];
     for (unsigned i = 0; i < 3; i++)
@@ -1385,7 +1288,7 @@ static void test_enqueue_not_ready(void **state)
     assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, ps, 3), 0);
     assert_int_equal(vut_used_idx(v, RXQ), 0);
     struct vu_dev_stats st = vut_stats(v);
-    check_drops(&st, VSW_DROP_TX_NOT_READY, 3);
+    vut_check_drops(&st, VSW_DROP_TX_NOT_READY, 3);
     vut_state(v, VHOST_USER_SET_VRING_ENABLE, RXQ, 1);
     assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, ps, 1), 1);
 }
@@ -1555,8 +1458,8 @@ static void test_recover(void **state)
     /* The guest repairs slot 0 of its ring: a valid single buffer. */
     uint16_t d = vut_alloc_desc(v, q, 1);
     uint64_t b = vut_alloc_buf(v, 2048);
-    uint32_t len = make_stream(s, 12, 60, 6);
-    guest_write(v, b, s, len);
+    uint32_t len = vut_make_stream(s, 12, 60, 6);
+    vut_guest_write(v, b, s, len);
     vut_set_desc(&vut_desc(v, q)[d], b, c->rx ? 2048 : len, c->rx ? VRING_DESC_F_WRITE : 0, 0);
     vut_avail(v, q)->ring[0] = d;
     __atomic_store_n(&vut_avail(v, q)->idx, 1, __ATOMIC_RELEASE);
@@ -1577,7 +1480,7 @@ static void test_recover(void **state)
         assert_memory_equal(got + 12, src, 60);
     } else {
         assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
-        check_pkt(&pkts[0], 60, 6);
+        vut_check_pkt(&pkts[0], 60, 6);
         vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
         check_used(v, TXQ, 0, d, 0);
     }
@@ -1599,7 +1502,7 @@ static void test_recover_by_reconnect(void **state)
     vut_startup(v, VUT_F_ALL, VUT_PF_ALL, 2);
     tx_post_good(v, 90, 8);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
-    check_pkt(&pkts[0], 90, 8);
+    vut_check_pkt(&pkts[0], 90, 8);
     assert_int_equal(vut_stats(v).queue_errors, 1); /* counters describe the port */
 }
 
@@ -1631,7 +1534,7 @@ static void test_vring_base_after_traffic(void **state)
     vut_state(v, VHOST_USER_SET_VRING_BASE, TXQ, 3);
     vut_kick(v, TXQ);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
-    check_pkt(&pkts[0], 61, 9);
+    vut_check_pkt(&pkts[0], 61, 9);
     vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
     assert_int_equal(vut_used_idx(v, TXQ), 4);
 }

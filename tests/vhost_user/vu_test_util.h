@@ -1,6 +1,7 @@
 /*
  * Shared helpers of the vhost-user backend unit tests: a hand-built fake guest (memfd
- * memory in three regions, split rings laid out at fixed guest addresses), a device with
+ * memory in three regions, rings laid out at fixed guest addresses: split, or packed with the
+ * descriptor ring, driver area and device area where the split parts go), a device with
  * counting ops hooks, and a message helper that enters through vu_dev_process_msg().
  * Single-threaded; everything a helper creates is released by vut_fini().
  *
@@ -363,7 +364,9 @@ static inline void vut_startup(struct vut *v, uint64_t features, uint64_t proto,
     for (uint32_t q = 0; q < nq; q++) {
         struct vhost_vring_addr a = vut_ring_addr(q);
         vut_state(v, VHOST_USER_SET_VRING_NUM, q, VUT_QSIZE);
-        vut_state(v, VHOST_USER_SET_VRING_BASE, q, 0);
+        /* a packed ring starts at slot 0 with wrap counters 1 (DPDK's encoding) */
+        vut_state(v, VHOST_USER_SET_VRING_BASE, q,
+                  features & (1ull << VIRTIO_F_RING_PACKED) ? VHOST_VRING_PACKED_WRAP : 0);
         vut_ok(v, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, 0, NULL);
         vut_call(v, q);
         bool enabled = v->dev->q[q].enabled; /* still enabled from an earlier start-up */
@@ -437,6 +440,106 @@ static inline void vut_set_desc(struct vring_desc *d, uint64_t addr, uint32_t le
     d->len = len;
     d->flags = flags;
     d->next = next;
+}
+
+/* ---- guest memory, frames and counters (the datapath tests) ---- */
+
+/* Write or read guest memory at a GPA range that may cross from one region into the next. */
+static inline void vut_guest_write(struct vut *v, uint64_t gpa, const void *src, uint64_t len)
+{
+    const uint8_t *s = src;
+    while (len) {
+        uint64_t n = len;
+        for (unsigned r = 0; r < VUT_NREG; r++)
+            if (gpa >= vut_reg_gpa[r] && gpa - vut_reg_gpa[r] < vut_reg_size[r])
+                n = MIN(len, vut_reg_size[r] - (gpa - vut_reg_gpa[r]));
+        memcpy(vut_g2h(v, gpa, n), s, n);
+        gpa += n;
+        s += n;
+        len -= n;
+    }
+}
+
+static inline void vut_guest_read(struct vut *v, uint64_t gpa, void *dst, uint64_t len)
+{
+    uint8_t *d = dst;
+    while (len) {
+        uint64_t n = len;
+        for (unsigned r = 0; r < VUT_NREG; r++)
+            if (gpa >= vut_reg_gpa[r] && gpa - vut_reg_gpa[r] < vut_reg_size[r])
+                n = MIN(len, vut_reg_size[r] - (gpa - vut_reg_gpa[r]));
+        memcpy(d, vut_g2h(v, gpa, n), n);
+        gpa += n;
+        d += n;
+        len -= n;
+    }
+}
+
+/* A copy of all guest memory files, to prove hostile rings change nothing. */
+struct vut_snapshot {
+    uint8_t *file[VUT_NREG];
+};
+
+static inline void vut_snap_take(struct vut *v, struct vut_snapshot *s)
+{
+    for (unsigned r = 0; r < VUT_NREG; r++) {
+        s->file[r] = malloc(v->file_len[r]);
+        assert_non_null(s->file[r]);
+        memcpy(s->file[r], v->file[r], v->file_len[r]);
+    }
+}
+
+static inline uint8_t vut_frame_byte(uint32_t i, uint8_t seed)
+{
+    return (uint8_t)(seed + i * 31 + (i >> 8));
+}
+
+static inline void vut_fill_vnet(struct virtio_net_hdr_v1 *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->flags = 1; /* NEEDS_CSUM */
+    h->hdr_len = 14;
+    h->csum_start = 34;
+    h->csum_offset = 16;
+}
+
+/* virtio-net header (hlen bytes) then frame_len pattern bytes; returns the stream length. */
+static inline uint32_t vut_make_stream(uint8_t *s, uint32_t hlen, uint32_t frame_len, uint8_t seed)
+{
+    struct virtio_net_hdr_v1 h;
+    vut_fill_vnet(&h);
+    memcpy(s, &h, hlen);
+    for (uint32_t i = 0; i < frame_len; i++)
+        s[hlen + i] = vut_frame_byte(i, seed);
+    return hlen + frame_len;
+}
+
+/* The packet holds exactly this frame, and its private header copy too. */
+static inline void vut_check_pkt(const struct pkt *p, uint32_t frame_len, uint8_t seed)
+{
+    static uint8_t buf[VSW_MAX_FRAME + 64];
+    assert_int_equal(p->len, frame_len);
+    assert_int_equal(pkt_read(p, 0, buf, sizeof(buf)), frame_len);
+    for (uint32_t i = 0; i < frame_len; i++)
+        if (buf[i] != vut_frame_byte(i, seed))
+            fail_msg("frame byte %u is %#x, want %#x", i, buf[i], vut_frame_byte(i, seed));
+    assert_int_equal(p->hdr_len, MIN(frame_len, PKT_HDR_COPY));
+    for (uint32_t i = 0; i < p->hdr_len; i++)
+        assert_int_equal(p->hdr[i], vut_frame_byte(i, seed));
+    uint64_t seglen = 0;
+    for (uint16_t i = 0; i < p->nseg; i++) {
+        assert_true(p->seg[i].len > 0);
+        seglen += p->seg[i].len;
+    }
+    assert_int_equal(seglen, frame_len);
+}
+
+static inline void vut_check_drops(const struct vu_dev_stats *st, int reason, uint64_t n)
+{
+    for (int d = 0; d < VSW_DROP__COUNT; d++)
+        if (st->drops[d] != (d == reason ? n : 0))
+            fail_msg("drops[%s] = %llu, want %llu", vsw_drop_name((unsigned)d),
+                     (unsigned long long)st->drops[d], (unsigned long long)(d == reason ? n : 0));
 }
 
 /* Read (and so reset) the call eventfd counter of queue q: 0 when no call was made. */
