@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -94,10 +95,14 @@ struct sample {
     struct guest_counters c[2];
     uint64_t pmd_packets, busy, idle, sw_drops;
     bool have_pmd;
+    uint64_t cpu_busy, cpu_ours; /* jiffies: all CPUs, this process + children + daemon */
+    bool have_cpu;
 };
 
 struct result {
     double rx_mpps, tx_mpps, gbps, loss, cycles_per_pkt, busy_pct;
+    double
+        others_pct; /* CPU time of other processes in the window, % of the machine; < 0: unknown */
     uint64_t sw_drops;
     bool have_pmd;
 };
@@ -366,6 +371,15 @@ static void start_daemon(const struct opts *o)
     die("vswitchd did not answer on %s within %d s", ctl_sock, START_WAIT_S);
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
 static void cleanup(void)
 {
     for (unsigned i = 0; i < 2; i++) {
@@ -382,15 +396,8 @@ static void cleanup(void)
     }
     br_made = false;
     if (run_dir[0]) {
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s/vswitchd.log", run_dir);
-        unlink(p);
-        snprintf(p, sizeof(p), "%s/ctl.sock", run_dir);
-        unlink(p);
-        for (unsigned i = 0; i < 2; i++)
-            if (guests[i].path[0] && !strncmp(guests[i].path, run_dir, strlen(run_dir)))
-                unlink(guests[i].path);
-        rmdir(run_dir);
+        /* Ours (mkdtemp): the daemon's log, sockets and state file. */
+        nftw(run_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
         run_dir[0] = '\0';
     }
 }
@@ -417,7 +424,13 @@ static void die(const char *fmt, ...)
 static void setup_switch(const struct opts *o)
 {
     snprintf(br_name, sizeof(br_name), "vswb%d", (int)getpid() % 1000000);
-    const char *const add[] = {"br-add", br_name, NULL};
+    /* Room for every MAC of both guests (the default limit is 8192), or frames would flood. */
+    unsigned max_flows = 0;
+    for (unsigned i = 0; i < o->n_flows; i++)
+        max_flows = MAX(max_flows, o->flows[i]);
+    char max_macs[16];
+    snprintf(max_macs, sizeof(max_macs), "%u", MAX(8192u, 2 * max_flows + 64));
+    const char *const add[] = {"br-add", br_name, "--max-macs", max_macs, NULL};
     if (!ctl_ok(add, false))
         die("br-add %s failed", br_name);
     br_made = true;
@@ -590,22 +603,68 @@ static void learn(unsigned flows)
             build_frame(frame, sizeof(frame), g, peer, f);
             memset(frame, 0xff, 6);
             uint64_t deadline = vsw_now_ns() + 2000000000ull;
+            uint32_t lens[MAX_BURST];
             while (vuf_send(g->dev, frame, sizeof(frame)) == -EAGAIN) {
-                uint32_t lens[MAX_BURST];
                 vuf_recv_burst(peer->dev, NULL, 0, lens, MAX_BURST);
                 if (vsw_now_ns() > deadline)
                     die("the switch takes no frames from guest %s", g->name);
                 usleep(100);
+            }
+            /* Keep the peer's RX ring from filling up (the switch would count drops). */
+            if (f % 64 == 63) {
+                usleep(200);
+                vuf_recv_burst(peer->dev, NULL, 0, lens, MAX_BURST);
             }
         }
     }
     drain(50);
 }
 
+/* Busy jiffies of all CPUs (user nice system irq softirq steal). */
+static bool cpu_busy_jiffies(uint64_t *out)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return false;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n != 8)
+        return false;
+    *out = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    return true;
+}
+
+/* utime + stime (+ cutime + cstime: the vswitchctl children we waited for) of a process. */
+static bool proc_jiffies(pid_t pid, bool children, uint64_t *out)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut, st, cut, cst;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &ut,
+                     &st, &cut, &cst) != 4)
+        return false;
+    *out = ut + st + (children ? cut + cst : 0);
+    return true;
+}
+
 static void take_sample(struct sample *s, bool with_pmd)
 {
     memset(s, 0, sizeof(*s));
     s->t_ns = vsw_now_ns();
+    uint64_t self, daemon;
+    /* Only with our own daemon do we know every process that is "us". */
+    s->have_cpu = daemon_pid > 0 && cpu_busy_jiffies(&s->cpu_busy) &&
+                  proc_jiffies(getpid(), true, &self) && proc_jiffies(daemon_pid, false, &daemon);
+    s->cpu_ours = self + daemon;
     for (unsigned i = 0; i < 2; i++) {
         struct guest_counters *c = &guests[i].c;
         s->c[i].tx = __atomic_load_n(&c->tx, __ATOMIC_RELAXED);
@@ -706,6 +765,12 @@ static struct result measure(const struct opts *o, enum mode mode, unsigned size
     if (r.loss < 0)
         r.loss = 0; /* frames in flight at the window's edges */
     r.have_pmd = s0.have_pmd && s1.have_pmd;
+    r.others_pct = -1;
+    if (s0.have_cpu && s1.have_cpu) {
+        double all = dt * (double)sysconf(_SC_CLK_TCK) * (double)sysconf(_SC_NPROCESSORS_ONLN);
+        double other = (double)(s1.cpu_busy - s0.cpu_busy) - (double)(s1.cpu_ours - s0.cpu_ours);
+        r.others_pct = MAX(0.0, 100.0 * other / all);
+    }
     if (r.have_pmd) {
         uint64_t pk = s1.pmd_packets - s0.pmd_packets, busy = s1.busy - s0.busy;
         uint64_t idle = s1.idle - s0.idle;
@@ -739,24 +804,26 @@ struct row {
     enum mode mode;
     unsigned size, flows, n;
     struct result r[MAX_ROUNDS];
-    double med_mpps, med_gbps, med_cpp, med_busy, med_loss, min_mpps, max_mpps;
+    double med_mpps, med_gbps, med_cpp, med_busy, med_loss, med_others, min_mpps, max_mpps;
 };
 
 static void row_summarise(struct row *w)
 {
-    double v[5][MAX_ROUNDS];
+    double v[6][MAX_ROUNDS];
     for (unsigned i = 0; i < w->n; i++) {
         v[0][i] = w->r[i].rx_mpps;
         v[1][i] = w->r[i].gbps;
         v[2][i] = w->r[i].cycles_per_pkt;
         v[3][i] = w->r[i].busy_pct;
         v[4][i] = w->r[i].loss;
+        v[5][i] = w->r[i].others_pct;
     }
     w->med_mpps = median(v[0], w->n);
     w->med_gbps = median(v[1], w->n);
     w->med_cpp = median(v[2], w->n);
     w->med_busy = median(v[3], w->n);
     w->med_loss = median(v[4], w->n);
+    w->med_others = median(v[5], w->n); /* < 0 when unknown: every round is alike */
     w->min_mpps = w->max_mpps = v[0][0];
     for (unsigned i = 1; i < w->n; i++) {
         w->min_mpps = MIN(w->min_mpps, v[0][i]);
@@ -766,13 +833,13 @@ static void row_summarise(struct row *w)
 
 static void print_table_header(void)
 {
-    printf("%-6s %5s %6s %9s %15s %8s %8s %9s %6s %7s\n", "mode", "size", "flows", "Mpps",
-           "(min-max)", "Gbit/s", "loss%", "cyc/pkt", "busy%", "rounds");
+    printf("%-6s %5s %6s %9s %15s %8s %8s %9s %6s %6s %7s\n", "mode", "size", "flows", "Mpps",
+           "(min-max)", "Gbit/s", "loss%", "cyc/pkt", "busy%", "oth%", "rounds");
 }
 
 static void print_row(const struct row *w)
 {
-    char range[32], cpp[16], busy[16];
+    char range[32], cpp[16], busy[16], oth[16] = "-";
     snprintf(range, sizeof(range), "(%.3f-%.3f)", w->min_mpps, w->max_mpps);
     if (w->r[0].have_pmd) {
         snprintf(cpp, sizeof(cpp), "%.0f", w->med_cpp);
@@ -781,8 +848,10 @@ static void print_row(const struct row *w)
         snprintf(cpp, sizeof(cpp), "-");
         snprintf(busy, sizeof(busy), "-");
     }
-    printf("%-6s %5u %6u %9.3f %15s %8.3f %8.3f %9s %6s %7u\n", mode_names[w->mode], w->size,
-           w->flows, w->med_mpps, range, w->med_gbps, 100 * w->med_loss, cpp, busy, w->n);
+    if (w->med_others >= 0)
+        snprintf(oth, sizeof(oth), "%.0f", w->med_others);
+    printf("%-6s %5u %6u %9.3f %15s %8.3f %8.3f %9s %6s %6s %7u\n", mode_names[w->mode], w->size,
+           w->flows, w->med_mpps, range, w->med_gbps, 100 * w->med_loss, cpp, busy, oth, w->n);
     fflush(stdout);
 }
 
@@ -798,6 +867,8 @@ static json_t *row_json(const struct row *w)
             json_object_set_new(o, "cycles_per_pkt", json_real(r->cycles_per_pkt));
             json_object_set_new(o, "pmd_busy_pct", json_real(r->busy_pct));
         }
+        if (r->others_pct >= 0)
+            json_object_set_new(o, "others_pct", json_real(r->others_pct));
         json_array_append_new(rounds, o);
     }
     json_t *med =
@@ -806,6 +877,8 @@ static json_t *row_json(const struct row *w)
         json_object_set_new(med, "cycles_per_pkt", json_real(w->med_cpp));
         json_object_set_new(med, "pmd_busy_pct", json_real(w->med_busy));
     }
+    if (w->med_others >= 0)
+        json_object_set_new(med, "others_pct", json_real(w->med_others));
     return json_pack("{ss si si so so}", "mode", mode_names[w->mode], "size", (int)w->size, "flows",
                      (int)w->flows, "median", med, "rounds", rounds);
 }
@@ -1097,7 +1170,10 @@ int main(int argc, char **argv)
     for (unsigned r = 0; r < o.rounds && !interrupted; r++)
         for (unsigned i = 0; i < n_rows && !interrupted; i++) {
             struct row *w = &rows[i];
-            w->r[w->n++] = measure(&o, w->mode, w->size, w->flows);
+            struct result res = measure(&o, w->mode, w->size, w->flows);
+            if (interrupted)
+                break; /* a cut-short window is no sample */
+            w->r[w->n++] = res;
             if (o.verbose)
                 fprintf(stderr, "round %u %s %u B %u flows: %.3f Mpps\n", r + 1,
                         mode_names[w->mode], w->size, w->flows, w->r[w->n - 1].rx_mpps);

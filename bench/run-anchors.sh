@@ -543,30 +543,58 @@ done
 
 # ---- summary: per-round ratios, medians ----
 echo
-summary=$(awk -F'\t' -v sizes="$SIZES" -v rounds="$ROUNDS" '
+summary=$(awk -F'\t' -v sizes="$SIZES" -v rounds="$ROUNDS" -v quiet="$QUIET" '
 function median(a, n,    i, j, t) {
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
     return n == 0 ? "-" : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
 }
 function fmt(v, f) { return v == "" || v == "-" ? "-" : sprintf(f, v) }
-{ m[$1, $2, $3] = $4 }
+# A sample is quiet when others used less than the threshold during its window.
+function q(r, s, u) { return (r SUBSEP s SUBSEP u) in m && oth[r, s, u] < quiet }
+function cell(r, s, u) { return (r SUBSEP s SUBSEP u) in m ? sprintf("%.3f%s", m[r, s, u], q(r, s, u) ? " " : "*") : "- " }
+function line(a, b, c, d, e, f, g) { printf "%-8s %5s %10s %10s %10s %12s %10s\n", a, b, c, d, e, f, g }
+{ m[$1, $2, $3] = $4; cyc[$1, $2, $3] = $5; oth[$1, $2, $3] = $6 }
 END {
-    printf "%-7s %5s %9s %9s %9s %12s %9s\n", "round", "size", "vswitchd", "testpmd", "ovs", "vsw/testpmd", "vsw/ovs"
-    ns = split(sizes, S, " ")
+    line("round", "size", "vswitchd", "testpmd", "ovs", "vsw/testpmd", "vsw/ovs")
+    ns = split(sizes, S, " "); nu = split("vswitchd testpmd ovs", U, " ")
     for (k = 1; k <= ns; k++) {
-        s = S[k]; nv = nt = no = nrt = nro = 0
+        s = S[k]
         for (r = 1; r <= rounds; r++) {
-            v = m[r, s, "vswitchd"]; t = m[r, s, "testpmd"]; o = m[r, s, "ovs"]
-            rt = (v != "" && t > 0) ? v / t : ""; ro = (v != "" && o > 0) ? v / o : ""
-            if (v != "") V[++nv] = v; if (t != "") T[++nt] = t; if (o != "") O[++no] = o
-            if (rt != "") RT[++nrt] = rt; if (ro != "") RO[++nro] = ro
-            printf "%-7s %5s %9s %9s %9s %12s %9s\n", r, s, fmt(v, "%.3f"), fmt(t, "%.3f"), fmt(o, "%.3f"), fmt(rt, "%.3f"), fmt(ro, "%.3f")
+            rt = ro = ""
+            if ((r SUBSEP s SUBSEP "testpmd") in m && m[r, s, "testpmd"] > 0 && (r SUBSEP s SUBSEP "vswitchd") in m) {
+                rt = m[r, s, "vswitchd"] / m[r, s, "testpmd"]; A[++na] = rt
+                if (q(r, s, "vswitchd") && q(r, s, "testpmd")) QA[++nqa] = rt
+            }
+            if ((r SUBSEP s SUBSEP "ovs") in m && m[r, s, "ovs"] > 0 && (r SUBSEP s SUBSEP "vswitchd") in m) {
+                ro = m[r, s, "vswitchd"] / m[r, s, "ovs"]; B[++nb] = ro
+                if (q(r, s, "vswitchd") && q(r, s, "ovs")) QB[++nqb] = ro
+            }
+            line(r, s, cell(r, s, "vswitchd"), cell(r, s, "testpmd"), cell(r, s, "ovs"), fmt(rt, "%.3f "), fmt(ro, "%.3f "))
         }
-        printf "%-7s %5s %9s %9s %9s %12s %9s\n", "median", s, fmt(median(V, nv), "%.3f"), fmt(median(T, nt), "%.3f"), fmt(median(O, no), "%.3f"), fmt(median(RT, nrt), "%.3f"), fmt(median(RO, nro), "%.3f")
-        delete V; delete T; delete O; delete RT; delete RO
+        for (pass = 0; pass <= 2; pass++) {
+            for (u = 1; u <= nu; u++) {
+                n = 0
+                for (r = 1; r <= rounds; r++)
+                    if ((r SUBSEP s SUBSEP U[u]) in m && (pass == 0 || q(r, s, U[u])) &&
+                        (pass < 2 || cyc[r, s, U[u]] != "null"))
+                        X[++n] = pass == 2 ? cyc[r, s, U[u]] : m[r, s, U[u]]
+                med[u] = fmt(median(X, n), pass == 2 ? "%.0f " : "%.3f ")
+                delete X
+            }
+            if (pass == 0)
+                line("median", s, med[1], med[2], med[3], fmt(median(A, na), "%.3f "), fmt(median(B, nb), "%.3f "))
+            else if (pass == 1)
+                line("quiet", s, med[1], med[2], med[3], fmt(median(QA, nqa), "%.3f ") "(" nqa ")", fmt(median(QB, nqb), "%.3f ") "(" nqb ")")
+            else
+                line("cyc/pkt", s, med[1], med[2], med[3], "", "")
+        }
+        delete A; delete B; delete QA; delete QB; na = nb = nqa = nqb = 0
     }
 }' "$RESULTS")
-echo "Mpps (sum of the generator's Rx-pps over both ports); ratios per back-to-back pair"
+echo "Mpps (sum of the generator's Rx-pps over both ports); ratios per back-to-back pair."
+echo "* = others used >= $QUIET % of the CPUs during that window. median: all rounds;"
+echo "quiet: medians over quiet samples, ratios over pairs of quiet samples (count);"
+echo "cyc/pkt: median SUT cycles per packet over quiet samples."
 echo "$summary"
 
 # ---- JSON ----
@@ -601,14 +629,20 @@ def median: sort | if length == 0 then null elif length % 2 == 1 then .[length /
         size: $z,
         median_mpps: ($zs | group_by(.sut) | map({key: .[0].sut, value: (map(.mpps) | median)}) | from_entries),
         median_cycles_per_pkt: ($zs | group_by(.sut) | map({key: .[0].sut, value: (map(.cycles_per_pkt | select(. != null)) | median)}) | from_entries),
-        ratios: ([$zs[] | select(.sut == "vswitchd")] | map(. as $v | {
-            round: $v.round,
-            others_pct_max: ([$zs[] | select(.round == $v.round) | .others_pct] | max),
-            vswitchd_over_testpmd: ([$zs[] | select(.round == $v.round and .sut == "testpmd" and .mpps > 0) | $v.mpps / .mpps] | first),
-            vswitchd_over_ovs: ([$zs[] | select(.round == $v.round and .sut == "ovs" and .mpps > 0) | $v.mpps / .mpps] | first)}))
+        ratios: ([$zs[] | select(.sut == "vswitchd")] | map(. as $v | {round: $v.round} + ([
+            ("testpmd", "ovs") as $a | $zs[] | select(.round == $v.round and .sut == $a and .mpps > 0)
+            | {("vswitchd_over_" + $a): ($v.mpps / .mpps),
+               ($a + "_pair_quiet"): ($v.others_pct < $quiet and .others_pct < $quiet)}] | add // {})))
     } | .median_ratio = {
             vswitchd_over_testpmd: ([.ratios[].vswitchd_over_testpmd | select(. != null)] | median),
-            vswitchd_over_ovs: ([.ratios[].vswitchd_over_ovs | select(. != null)] | median)}]
+            vswitchd_over_ovs: ([.ratios[].vswitchd_over_ovs | select(. != null)] | median)}
+      | .median_ratio_quiet_pairs = {
+            vswitchd_over_testpmd: ([.ratios[] | select(.testpmd_pair_quiet == true) | .vswitchd_over_testpmd] | median),
+            vswitchd_over_ovs: ([.ratios[] | select(.ovs_pair_quiet == true) | .vswitchd_over_ovs] | median)}
+      | .median_mpps_quiet = ([$zs[] | select(.others_pct < $quiet)] | group_by(.sut)
+            | map({key: .[0].sut, value: (map(.mpps) | median)}) | from_entries)
+      | .median_cycles_per_pkt_quiet = ([$zs[] | select(.others_pct < $quiet and .cycles_per_pkt != null)]
+            | group_by(.sut) | map({key: .[0].sut, value: (map(.cycles_per_pkt) | median)}) | from_entries)]
   }' >"$JSON" || die "writing $JSON failed"
 echo
 echo "run-anchors: wrote $JSON"
@@ -624,8 +658,9 @@ if [ "$PLOT" = 1 ]; then
     jq -r "$xpos"' .summary | to_entries[] | .key as $i | .value.median_mpps | to_entries[] |
         "\($i + xs[.key]) \(.value) \(.key)"' "$JSON" >"$med"
     # Ratios: spread the rounds a little around their size so they do not hide each other.
+    # Columns: x, vsw/testpmd, vsw/ovs, then the same two again only for quiet pairs.
     jq -r --argjson n "$ROUNDS" '.summary | to_entries[] | .key as $i | .value.ratios[] |
-        "\($i - 0.15 + (if $n > 1 then 0.3 * (.round - 1) / ($n - 1) else 0.15 end)) \(.vswitchd_over_testpmd // "NaN") \(.vswitchd_over_ovs // "NaN")"' \
+        "\($i - 0.15 + (if $n > 1 then 0.3 * (.round - 1) / ($n - 1) else 0.15 end)) \(.vswitchd_over_testpmd // "NaN") \(.vswitchd_over_ovs // "NaN") \(if .testpmd_pair_quiet then .vswitchd_over_testpmd else "NaN" end) \(if .ovs_pair_quiet then .vswitchd_over_ovs else "NaN" end)"' \
         "$JSON" >"$rat"
     xt=$(awk -v sizes="$SIZES" 'BEGIN { n = split(sizes, S, " "); for (i = 1; i <= n; i++)
         printf "%s\"%s B\" %d", (i > 1 ? ", " : ""), S[i], i - 1 }')
@@ -638,7 +673,7 @@ set xtics ($xt)
 set xrange [-0.6:$xmax]
 set yrange [0:*]
 set grid ytics
-set key top left opaque
+set key below horizontal
 set title "rate: every round (points), median (bars)"
 set ylabel "Mpps (generator Rx, both directions)"
 set style fill transparent solid 0.25 noborder
@@ -649,11 +684,13 @@ plot "$med" using (strcol(3) eq "vswitchd" ? \$1 : 1/0):2 with boxes lc rgb "#d6
      "$dat" using (strcol(3) eq "vswitchd" ? \$1 : 1/0):2 with points pt 7 ps 1.1 lc rgb "#d62728" title "vswitchd", \
      "$dat" using (strcol(3) eq "testpmd" ? \$1 : 1/0):2 with points pt 5 ps 1.1 lc rgb "#1f77b4" title "testpmd vhost io", \
      "$dat" using (strcol(3) eq "ovs" ? \$1 : 1/0):2 with points pt 9 ps 1.1 lc rgb "#2ca02c" title "OVS-DPDK NORMAL"
-set title "vswitchd / anchor, per back-to-back pair"
+set title "vswitchd / anchor, per back-to-back pair (filled: both samples quiet)"
 set ylabel "ratio"
 set arrow 1 from -0.6,1 to $xmax,1 nohead dt 2 lc rgb "#555555"
-plot "$rat" using 1:2 with points pt 5 ps 1.1 lc rgb "#1f77b4" title "vswitchd / testpmd", \
-     "$rat" using 1:3 with points pt 9 ps 1.1 lc rgb "#2ca02c" title "vswitchd / OVS"
+plot "$rat" using 1:2 with points pt 4 ps 1.1 lc rgb "#1f77b4" notitle, \
+     "$rat" using 1:3 with points pt 8 ps 1.1 lc rgb "#2ca02c" notitle, \
+     "$rat" using 1:4 with points pt 5 ps 1.1 lc rgb "#1f77b4" title "vswitchd / testpmd", \
+     "$rat" using 1:5 with points pt 9 ps 1.1 lc rgb "#2ca02c" title "vswitchd / OVS"
 unset multiplot
 EOF
     [ -s "$PNG" ] && echo "run-anchors: wrote $PNG"
