@@ -180,8 +180,8 @@ static bool take_used(struct vut *v, unsigned q, uint16_t *id, uint32_t *len, ui
 
 static void expect_used(struct vut *v, unsigned q, uint16_t id, uint32_t len)
 {
-    uint16_t got_id, flags;
-    uint32_t got_len;
+    uint16_t got_id = 0, flags = 0;
+    uint32_t got_len = 0;
     if (!take_used(v, q, &got_id, &got_len, &flags))
         fail_msg("queue %u: no used descriptor at slot %u, want id %u", q, drv[q].used, id);
     if (got_id != id || got_len != len)
@@ -1238,8 +1238,8 @@ static void test_enqueue(void **state)
     for (unsigned f = 0; f < c->sent; f++) {
         uint32_t total = HLEN + c->frames[f], off = 0;
         while (off < total) {
-            uint16_t id, flags;
-            uint32_t len;
+            uint16_t id = 0, flags = 0;
+            uint32_t len = 0;
             if (!take_used(v, RXQ, &id, &len, &flags))
                 fail_msg("frame %u: used descriptor %u missing", f, u);
             assert_int_equal(id, ids[u]);
@@ -1292,8 +1292,8 @@ static void test_enqueue_waits_for_buffers(void **state)
     assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, &p, 1), 1);
     uint32_t off = 0;
     for (unsigned i = 0; i < 5; i++) {
-        uint16_t id;
-        uint32_t len;
+        uint16_t id = 0;
+        uint32_t len = 0;
         assert_true(take_used(v, RXQ, &id, &len, NULL));
         assert_int_equal(id, ids[i]);
         off += rx_read(v, id, len, got + off);
@@ -1320,7 +1320,7 @@ static void test_rx_wrap(void **state)
         uint16_t id = rx_post(v, i % 3 ? BUF_SINGLE : BUF_CHAIN3, 4096);
         assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, &p, 1), 1);
         uint16_t uid;
-        uint32_t ulen;
+        uint32_t ulen = 0;
         assert_true(take_used(v, RXQ, &uid, &ulen, NULL));
         assert_int_equal(uid, id);
         assert_int_equal(ulen, len + HLEN);
@@ -1349,8 +1349,8 @@ static void test_tx_to_rx(void **state)
     expect_used(v, TXQ, tid, 0);
     uint32_t off = 0;
     for (unsigned i = 0; i < 3; i++) {
-        uint16_t id;
-        uint32_t len;
+        uint16_t id = 0;
+        uint32_t len = 0;
         assert_true(take_used(v, RXQ, &id, &len, NULL));
         assert_int_equal(id, h[i]);
         off += rx_read(v, id, len, got + off);
@@ -1446,8 +1446,8 @@ static void notify_burst(struct vut *v, bool tx, unsigned n)
         assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, ps, (uint16_t)n), n);
     }
     for (unsigned i = 0; i < n; i++) {
-        uint16_t id;
-        uint32_t len;
+        uint16_t id = 0;
+        uint32_t len = 0;
         assert_true(take_used(v, tx ? TXQ : RXQ, &id, &len, NULL));
     }
 }
