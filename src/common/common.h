@@ -12,13 +12,13 @@
 #include <stdint.h>
 #include <time.h>
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define likely(x)     __builtin_expect(!!(x), 1)
-#define unlikely(x)   __builtin_expect(!!(x), 0)
+#define ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
+#define likely(x)                       __builtin_expect(!!(x), 1)
+#define unlikely(x)                     __builtin_expect(!!(x), 0)
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define MIN(a, b)     ((a) < (b) ? (a) : (b))
-#define MAX(a, b)     ((a) > (b) ? (a) : (b))
-#define VSW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define MIN(a, b)                       ((a) < (b) ? (a) : (b))
+#define MAX(a, b)                       ((a) > (b) ? (a) : (b))
+#define VSW_PRINTF(f, a)                __attribute__((format(printf, f, a)))
 
 /* ---- time ---- */
 static inline uint64_t vsw_now_ns(void)
@@ -62,7 +62,7 @@ bool vsw_ratelimit_pass(struct vsw_ratelimit *rl, uint32_t burst, uint64_t inter
 #define VLOG(level, module, ...) vsw_log(VSW_LOG_##level, module, __VA_ARGS__)
 
 /* Log at most 5 lines per second from this call site. For anything a guest or peer can trigger. */
-#define VLOG_RL(level, module, fmt, ...)                                                          \
+#define VLOG_RL(level, module, fmt, ...)                                                           \
     do {                                                                                           \
         static struct vsw_ratelimit rl_;                                                           \
         uint32_t supp_;                                                                            \
@@ -80,13 +80,13 @@ bool vsw_ratelimit_pass(struct vsw_ratelimit *rl, uint32_t burst, uint64_t inter
  * the enum and the names shown by `vswitchctl stats`.
  */
 #define VSW_DROP_REASONS(X)                                                                        \
-    X(RX_BAD_DESC, "rx_bad_desc", "guest TX descriptor out of bounds, looping or malformed")      \
+    X(RX_BAD_DESC, "rx_bad_desc", "guest TX descriptor out of bounds, looping or malformed")       \
     X(RX_TOO_MANY_SEGS, "rx_too_many_segs", "frame spans more buffers than a packet can hold")     \
     X(RX_RUNT, "rx_runt", "frame shorter than an Ethernet header")                                 \
     X(RX_TOO_BIG, "rx_too_big", "frame longer than the maximum frame size")                        \
     X(RX_SRC_MCAST, "rx_src_mcast", "source MAC is multicast")                                     \
     X(RX_Q_STOPPED, "rx_queue_stopped", "frames in a stopped or disabled queue")                   \
-    X(NO_DEST, "no_dest", "no port to send to (flood with no other member, or hairpin)")            \
+    X(NO_DEST, "no_dest", "no port to send to (flood with no other member, or hairpin)")           \
     X(TX_NO_BUF, "tx_no_buffer", "destination guest had no free RX buffer")                        \
     X(TX_BAD_DESC, "tx_bad_desc", "destination RX descriptor out of bounds or malformed")          \
     X(TX_NOT_READY, "tx_not_ready", "destination queue not running")                               \

@@ -52,8 +52,8 @@ int vsw_mac_parse(const char *s, struct vsw_mac *out)
 
 char *vsw_mac_format(const struct vsw_mac *m, char *buf)
 {
-    snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m->b[0], m->b[1], m->b[2], m->b[3],
-             m->b[4], m->b[5]);
+    snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m->b[0], m->b[1], m->b[2], m->b[3], m->b[4],
+             m->b[5]);
     return buf;
 }
 

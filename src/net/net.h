@@ -17,11 +17,11 @@
 
 #include <stdint.h>
 
-#define ETH_ALEN       6
-#define ETH_HLEN       14
-#define ETH_MIN_FRAME  14
-#define ETH_P_8021Q    0x8100
-#define VSW_MAX_FRAME  65562 /* 64 KiB TSO frame + Ethernet and VLAN header */
+#define ETH_ALEN      6
+#define ETH_HLEN      14
+#define ETH_MIN_FRAME 14
+#define ETH_P_8021Q   0x8100
+#define VSW_MAX_FRAME 65562 /* 64 KiB TSO frame + Ethernet and VLAN header */
 
 struct eth_hdr {
     struct vsw_mac dst;
@@ -64,14 +64,14 @@ struct pkt_seg {
 };
 
 struct pkt {
-    uint32_t len;      /* frame length in bytes, without the virtio-net header */
-    uint16_t nseg;     /* segments in seg[] */
-    uint16_t hdr_len;  /* valid bytes in hdr[] = MIN(len, PKT_HDR_COPY) */
-    uint32_t in_port;  /* switch port index the frame came from */
-    uint32_t src_id;   /* source-private (e.g. descriptor head) */
-    uint32_t src_aux;  /* source-private (e.g. descriptors used by the chain) */
-    int32_t out_port;  /* classification result: port index, PKT_OUT_FLOOD or PKT_OUT_DROP */
-    uint16_t drop;     /* enum vsw_drop when out_port == PKT_OUT_DROP */
+    uint32_t len;     /* frame length in bytes, without the virtio-net header */
+    uint16_t nseg;    /* segments in seg[] */
+    uint16_t hdr_len; /* valid bytes in hdr[] = MIN(len, PKT_HDR_COPY) */
+    uint32_t in_port; /* switch port index the frame came from */
+    uint32_t src_id;  /* source-private (e.g. descriptor head) */
+    uint32_t src_aux; /* source-private (e.g. descriptors used by the chain) */
+    int32_t out_port; /* classification result: port index, PKT_OUT_FLOOD or PKT_OUT_DROP */
+    uint16_t drop;    /* enum vsw_drop when out_port == PKT_OUT_DROP */
     struct virtio_net_hdr_v1 vnet;
     uint8_t hdr[PKT_HDR_COPY] __attribute__((aligned(64)));
     struct pkt_seg seg[PKT_MAX_SEGS]; /* whole frame, including the bytes copied to hdr[] */

@@ -31,8 +31,8 @@ struct dest {
     struct pkt *pkts[SW_BURST];
 };
 
-static void process_burst(struct sw_pmd *pmd, const struct sw_snapshot *snap,
-                          struct sw_port *in, uint16_t qid, struct pkt *pkts, uint16_t n)
+static void process_burst(struct sw_pmd *pmd, const struct sw_snapshot *snap, struct sw_port *in,
+                          uint16_t qid, struct pkt *pkts, uint16_t n)
 {
     struct pkt *ptrs[SW_BURST];
     struct pkt *flood[SW_BURST];

@@ -36,8 +36,7 @@ struct port_class {
      * The packets' memory stays the caller's. Every packet not sent is counted by the port
      * as a drop with its reason; the return value (sent) is informative. Never blocks.
      */
-    uint16_t (*tx_burst)(struct sw_port *port, uint16_t qid, struct pkt *const *pkts,
-                         uint16_t n);
+    uint16_t (*tx_burst)(struct sw_port *port, uint16_t qid, struct pkt *const *pkts, uint16_t n);
 
     /* Control thread: rx queues the PMDs should poll now (0 when not running). */
     uint16_t (*n_rxq)(const struct sw_port *port);

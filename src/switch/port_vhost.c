@@ -224,8 +224,7 @@ static void vp_rx_release(struct sw_port *port, uint16_t qid, struct pkt *pkts, 
     vu_dev_dequeue_done(vp_of(port)->dev, VIRTIO_NET_TXQ(qid), pkts, n);
 }
 
-static uint16_t vp_tx_burst(struct sw_port *port, uint16_t qid, struct pkt *const *pkts,
-                            uint16_t n)
+static uint16_t vp_tx_burst(struct sw_port *port, uint16_t qid, struct pkt *const *pkts, uint16_t n)
 {
     struct vhost_port *vp = vp_of(port);
     uint16_t pairs = __atomic_load_n(&vp->npairs, __ATOMIC_RELAXED);

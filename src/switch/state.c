@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MOD "state"
+#define MOD           "state"
 #define STATE_VERSION 1
 
 static int static_one(const struct vsw_fdb_entry *f, void *arg)
@@ -25,16 +25,16 @@ static int static_one(const struct vsw_fdb_entry *f, void *arg)
     if (!f->e.is_static)
         return 0;
     char mac[18];
-    json_t *e = json_pack("{s:s, s:s}", "mac", vsw_mac_format(&f->e.mac, mac), "port",
-                          f->port_name);
+    json_t *e =
+        json_pack("{s:s, s:s}", "mac", vsw_mac_format(&f->e.mac, mac), "port", f->port_name);
     return e ? json_array_append_new(arg, e) : -ENOMEM;
 }
 
 static json_t *state_build(struct vsw *sw)
 {
     json_t *bridges = json_array(), *ports = json_array();
-    json_t *root = json_pack("{s:i, s:o, s:o}", "version", STATE_VERSION, "bridges", bridges,
-                             "ports", ports);
+    json_t *root =
+        json_pack("{s:i, s:o, s:o}", "version", STATE_VERSION, "bridges", bridges, "ports", ports);
     if (!root)
         return NULL;
     for (struct sw_bridge *b = sw->bridges; b; b = b->next) {
@@ -59,8 +59,8 @@ static json_t *state_build(struct vsw *sw)
         if (o && p->mode == VSW_PORT_CLIENT)
             json_object_set_new(o, "path", json_string(p->path));
         if (o && p->vm_name[0])
-            json_object_set_new(o, "vm", json_pack("{s:s, s:I}", "name", p->vm_name, "pid",
-                                                   (json_int_t)p->vm_pid));
+            json_object_set_new(
+                o, "vm", json_pack("{s:s, s:I}", "name", p->vm_name, "pid", (json_int_t)p->vm_pid));
         if (!o || json_array_append_new(ports, o) < 0) {
             json_decref(root);
             return NULL;
@@ -110,8 +110,8 @@ static void set_aside(const char *path, const char *why)
     char aside[PATH_MAX];
     snprintf(aside, sizeof(aside), "%s.corrupt-%ld", path, (long)time(NULL));
     if (rename(path, aside) == 0)
-        VLOG(ERR, MOD, "%s: %s; moved it to %s and started with an empty configuration", path,
-             why, aside);
+        VLOG(ERR, MOD, "%s: %s; moved it to %s and started with an empty configuration", path, why,
+             aside);
     else
         VLOG(ERR, MOD, "%s: %s; could not move it aside (%s)", path, why, strerror(errno));
 }
@@ -121,8 +121,8 @@ static int apply(struct vsw *sw, json_t *root, char *why, size_t whylen)
     json_t *bridges, *ports;
     int version;
     json_error_t jerr;
-    if (json_unpack_ex(root, &jerr, 0, "{s:i, s:o, s:o}", "version", &version, "bridges",
-                       &bridges, "ports", &ports) < 0 ||
+    if (json_unpack_ex(root, &jerr, 0, "{s:i, s:o, s:o}", "version", &version, "bridges", &bridges,
+                       "ports", &ports) < 0 ||
         !json_is_array(bridges) || !json_is_array(ports)) {
         snprintf(why, whylen, "not a vswitch state file (%s)", jerr.text);
         return -EINVAL;
@@ -138,8 +138,8 @@ static int apply(struct vsw *sw, json_t *root, char *why, size_t whylen)
     {
         const char *name;
         int age = 0, max = 0;
-        if (json_unpack_ex(o, &jerr, 0, "{s:s, s?i, s?i}", "name", &name, "age", &age,
-                           "max_macs", &max) < 0 ||
+        if (json_unpack_ex(o, &jerr, 0, "{s:s, s?i, s?i}", "name", &name, "age", &age, "max_macs",
+                           &max) < 0 ||
             age < 0 || max < 0) {
             snprintf(why, whylen, "bridge %zu: %s", i, age < 0 || max < 0 ? "negative" : jerr.text);
             return -EINVAL;
@@ -155,8 +155,8 @@ static int apply(struct vsw *sw, json_t *root, char *why, size_t whylen)
         const char *name, *bridge, *mode = "server", *path = NULL, *vm_name = NULL;
         json_int_t vm_pid = 0;
         if (json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s?s, s?s, s?{s:s, s:I}}", "name", &name,
-                           "bridge", &bridge, "mode", &mode, "path", &path, "vm", "name",
-                           &vm_name, "pid", &vm_pid) < 0 ||
+                           "bridge", &bridge, "mode", &mode, "path", &path, "vm", "name", &vm_name,
+                           "pid", &vm_pid) < 0 ||
             vm_pid < 0 || vm_pid > UINT32_MAX) {
             snprintf(why, whylen, "port %zu: %s", i, jerr.text);
             return -EINVAL;

@@ -17,9 +17,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define SW_MAX_PORTS  4096
-#define SW_MAX_PMDS   64
-#define SW_BURST      32
+#define SW_MAX_PORTS 4096
+#define SW_MAX_PMDS  64
+#define SW_BURST     32
 
 struct sw_bridge;
 
@@ -29,8 +29,8 @@ struct sw_port {
     struct sw_bridge *br;
     const struct port_class *cls;
     struct vsw *sw;
-    void *priv;        /* the port type's state */
-    char path[108];    /* vhost-user socket path */
+    void *priv;     /* the port type's state */
+    char path[108]; /* vhost-user socket path */
     enum vsw_port_mode mode;
     char vm_name[VSW_NAME_MAX]; /* the VM the port is for; "" if none */
     uint32_t vm_pid;
@@ -65,13 +65,13 @@ struct snap_pmd {
 /* Immutable once published. */
 struct sw_snapshot {
     uint64_t gen;
-    uint32_t n_ports;                 /* size of the arrays below (max index + 1) */
-    struct sw_port **ports;           /* by port index; NULL for a free index */
-    struct snap_bridge **port_br;     /* by port index: the bridge of that port */
+    uint32_t n_ports;             /* size of the arrays below (max index + 1) */
+    struct sw_port **ports;       /* by port index; NULL for a free index */
+    struct snap_bridge **port_br; /* by port index: the bridge of that port */
     uint32_t n_bridges;
     struct snap_bridge *bridges;
     unsigned n_pmds;
-    struct snap_pmd pmds[];           /* n_pmds */
+    struct snap_pmd pmds[]; /* n_pmds */
 };
 
 struct pmd_stats {

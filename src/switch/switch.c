@@ -41,8 +41,8 @@ static int dpdk_init(struct vsw_err *err)
         return 0;
     char prefix[64];
     snprintf(prefix, sizeof(prefix), "--file-prefix=vswitchd_%d", (int)getpid());
-    char *argv[] = {"vswitchd",       "--no-huge",      "--no-pci", "-m", "128", "--no-shconf",
-                    "--no-telemetry", "--log-level=error", prefix,  NULL};
+    char *argv[] = {"vswitchd",    "--no-huge",      "--no-pci",          "-m",   "128",
+                    "--no-shconf", "--no-telemetry", "--log-level=error", prefix, NULL};
     cpu_set_t saved;
     sched_getaffinity(0, sizeof(saved), &saved);
     int rc = rte_eal_init((int)ARRAY_SIZE(argv) - 1, argv);
@@ -216,8 +216,8 @@ static void second_tick(void *arg)
         if (p->vm_name[0] && p->vm_pid && kill((pid_t)p->vm_pid, 0) < 0 && errno == ESRCH) {
             char name[VSW_NAME_MAX];
             snprintf(name, sizeof(name), "%s", p->name);
-            VLOG(INFO, MOD, "port %s: VM %s (pid %u) is gone, deleting the port", name,
-                 p->vm_name, p->vm_pid);
+            VLOG(INFO, MOD, "port %s: VM %s (pid %u) is gone, deleting the port", name, p->vm_name,
+                 p->vm_pid);
             vsw_port_del(sw, name, NULL);
         }
     }
@@ -251,8 +251,8 @@ struct vsw *vsw_create(const struct vsw_config *cfg, struct vsw_loop *loop, stru
     }
 
     size_t sz = rte_rcu_qsbr_get_memsize(sw->n_pmds);
-    sw->rcu = aligned_alloc(RTE_CACHE_LINE_SIZE, (sz + RTE_CACHE_LINE_SIZE - 1) &
-                                                     ~(size_t)(RTE_CACHE_LINE_SIZE - 1));
+    sw->rcu = aligned_alloc(RTE_CACHE_LINE_SIZE,
+                            (sz + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1));
     if (!sw->rcu || rte_rcu_qsbr_init(sw->rcu, sw->n_pmds) < 0) {
         set_err(err, "cannot set up RCU");
         free(sw->rcu);
@@ -666,8 +666,7 @@ int vsw_fdb_add(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, c
     return rc;
 }
 
-int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac,
-                struct vsw_err *err)
+int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, struct vsw_err *err)
 {
     struct sw_bridge *b = br_find(sw, bridge ? bridge : "");
     if (!b) {

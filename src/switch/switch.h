@@ -26,10 +26,10 @@ struct vsw_err {
 };
 
 struct vsw_config {
-    const char *run_dir;   /* vhost-user sockets go here (default /run/vswitch) */
-    unsigned n_pmds;       /* PMD threads (default 1) */
-    const int *pmd_cores;  /* CPU of each PMD, or NULL to leave unpinned */
-    bool pmd_no_sleep;     /* busy-poll even when idle (default: sleep on kicks when idle) */
+    const char *run_dir;    /* vhost-user sockets go here (default /run/vswitch) */
+    unsigned n_pmds;        /* PMD threads (default 1) */
+    const int *pmd_cores;   /* CPU of each PMD, or NULL to leave unpinned */
+    bool pmd_no_sleep;      /* busy-poll even when idle (default: sleep on kicks when idle) */
     uint64_t idle_sleep_us; /* idle time before a PMD sleeps (default 200 us) */
     const char *state_path; /* configuration file, loaded at start and rewritten on every
                                change; NULL: no persistence */
@@ -87,11 +87,11 @@ struct vsw_port_stats {
 struct vsw_port_info {
     const char *name;
     const char *bridge;
-    const char *type;   /* "vhost-user" */
-    const char *path;   /* socket path */
-    const char *mode;   /* "server" or "client" */
-    const char *state;  /* "listening", "connecting", "connected", "running" */
-    uint32_t index;     /* switch port index (as in the FDB) */
+    const char *type;  /* "vhost-user" */
+    const char *path;  /* socket path */
+    const char *mode;  /* "server" or "client" */
+    const char *state; /* "listening", "connecting", "connected", "running" */
+    uint32_t index;    /* switch port index (as in the FDB) */
     uint16_t n_queue_pairs;
     const char *vm_name; /* the VM that asked for the port, or NULL */
     uint32_t vm_pid;     /* 0 when vm_name is NULL */
@@ -119,17 +119,16 @@ int vsw_fdb_foreach(struct vsw *sw, const char *bridge,
 int vsw_fdb_add(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, const char *port,
                 struct vsw_err *err);
 /* Forget `mac` (static or learnt). */
-int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac,
-                struct vsw_err *err);
+int vsw_fdb_del(struct vsw *sw, const char *bridge, const struct vsw_mac *mac, struct vsw_err *err);
 
 /* ---- PMD statistics ---- */
 struct vsw_pmd_info {
     unsigned id;
-    int core;            /* -1 when not pinned */
+    int core; /* -1 when not pinned */
     unsigned n_rxqs;
-    uint64_t packets;    /* frames received */
+    uint64_t packets; /* frames received */
     uint64_t busy_cycles, idle_cycles;
-    uint64_t sleeps;     /* times it went to sleep on the kicks */
+    uint64_t sleeps;                 /* times it went to sleep on the kicks */
     uint64_t drops[VSW_DROP__COUNT]; /* classification drops (no dest, runt, ...) */
 };
 int vsw_pmd_foreach(struct vsw *sw, int (*fn)(const struct vsw_pmd_info *, void *), void *arg);

@@ -69,13 +69,12 @@ static unsigned parse_uint(const char *s, const char *what, unsigned max)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"ctl", required_argument, NULL, 'c'},       {"run-dir", required_argument, NULL, 'r'},
-        {"pmds", required_argument, NULL, 'p'},      {"pmd-cores", required_argument, NULL, 'C'},
-        {"no-sleep", no_argument, NULL, 'n'},        {"idle-us", required_argument, NULL, 'i'},
-        {"bridge", required_argument, NULL, 'b'},    {"log-level", required_argument, NULL, 'l'},
-        {"state", required_argument, NULL, 's'},
-        {"version", no_argument, NULL, 'V'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"ctl", required_argument, NULL, 'c'},    {"run-dir", required_argument, NULL, 'r'},
+        {"pmds", required_argument, NULL, 'p'},   {"pmd-cores", required_argument, NULL, 'C'},
+        {"no-sleep", no_argument, NULL, 'n'},     {"idle-us", required_argument, NULL, 'i'},
+        {"bridge", required_argument, NULL, 'b'}, {"log-level", required_argument, NULL, 'l'},
+        {"state", required_argument, NULL, 's'},  {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *ctl_path = NULL;
     const char *state_opt = NULL;
     bool run_dir_given = false;

@@ -40,9 +40,9 @@ struct vu_dev_ops {
 
 /* Per-device counters; read by the control thread while PMDs write them (relaxed). */
 struct vu_dev_stats {
-    uint64_t msgs;             /* messages handled */
-    uint64_t msg_errors;       /* malformed messages (each closed the connection) */
-    uint64_t queue_errors;     /* queues stopped for a malformed ring */
+    uint64_t msgs;                 /* messages handled */
+    uint64_t msg_errors;           /* malformed messages (each closed the connection) */
+    uint64_t queue_errors;         /* queues stopped for a malformed ring */
     uint64_t rx_packets, rx_bytes; /* frames taken from the guest (its TX queues) */
     uint64_t tx_packets, tx_bytes; /* frames given to the guest (its RX queues) */
     uint64_t drops[VSW_DROP__COUNT];
@@ -129,8 +129,8 @@ int vu_wire_send(int sock, uint32_t request, uint32_t flags, const void *payload
 /* Read the reply to `request`; its payload must be exactly `size` bytes, else -EPROTO. */
 int vu_wire_recv_reply(int sock, uint32_t request, void *payload, uint32_t size);
 /* A request without a reply of its own; with REPLY_ACK, wait for the verdict (-EIO if refused). */
-int vu_wire_request(int sock, bool reply_ack, uint32_t request, const void *payload,
-                    uint32_t size, const int *fds, unsigned nfds);
+int vu_wire_request(int sock, bool reply_ack, uint32_t request, const void *payload, uint32_t size,
+                    const int *fds, unsigned nfds);
 /* A GET_* request whose reply is one u64. */
 int vu_wire_get_u64(int sock, uint32_t request, uint64_t *out);
 

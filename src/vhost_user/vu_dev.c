@@ -187,7 +187,8 @@ uint16_t vu_dev_num_queue_pairs(const struct vu_dev *dev)
 {
     uint16_t pairs = 0;
     for (uint16_t p = 0; p < VU_MAX_QUEUE_PAIRS; p++)
-        if (vu_dev_queue_ready(dev, VIRTIO_NET_RXQ(p)) || vu_dev_queue_ready(dev, VIRTIO_NET_TXQ(p)))
+        if (vu_dev_queue_ready(dev, VIRTIO_NET_RXQ(p)) ||
+            vu_dev_queue_ready(dev, VIRTIO_NET_TXQ(p)))
             pairs = p + 1;
     return pairs;
 }

@@ -83,20 +83,20 @@ struct vu_queue {
     struct vring_packed_desc_event *driver_event;
     struct vring_packed_desc_event *device_event;
     int kickfd, callfd, errfd;
-    bool started; /* kick fd received (or polling requested) and not stopped since */
-    bool enabled; /* SET_VRING_ENABLE, or implied without protocol features */
+    bool started;   /* kick fd received (or polling requested) and not stopped since */
+    bool enabled;   /* SET_VRING_ENABLE, or implied without protocol features */
     bool announced; /* readiness last reported through ops->state_changed */
 
     /* ---- datapath (PMD), read by the control thread only while quiesced ---- */
-    bool ready;   /* acquire/release: datapath may use this queue */
-    bool broken;  /* stopped for a malformed ring, until the frontend sets it up again */
-    uint16_t last_avail_idx;  /* packed: the next ring slot to look at (< size) */
-    uint16_t last_used_idx;   /* next used index to publish; packed: next used slot (< size) */
+    bool ready;              /* acquire/release: datapath may use this queue */
+    bool broken;             /* stopped for a malformed ring, until the frontend sets it up again */
+    uint16_t last_avail_idx; /* packed: the next ring slot to look at (< size) */
+    uint16_t last_used_idx;  /* next used index to publish; packed: next used slot (< size) */
     uint16_t shadow_used_idx; /* used entries written but not yet published (split) */
     uint16_t signalled_used;  /* used idx when we last notified */
     bool signalled_valid;
-    bool notify_on;           /* kicks currently requested from the guest */
-    uint8_t lock;             /* enqueue from several PMDs: test-and-set spinlock */
+    bool notify_on; /* kicks currently requested from the guest */
+    uint8_t lock;   /* enqueue from several PMDs: test-and-set spinlock */
     /* packed only (vu_packed.c) */
     bool avail_wrap, used_wrap; /* wrap counters of last_avail_idx and last_used_idx */
     bool pk_head_pending;       /* a used descriptor whose flags wait for the end of a burst */

@@ -79,8 +79,8 @@ static int map_region(const struct vhost_memory_region *r, int fd, struct vu_mem
     uint64_t need = r->mmap_offset + r->memory_size;
     if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < need) {
         VLOG_RL(WARN, "vhost",
-                "%s: region %u fd is %" PRIu64 " bytes, shorter than offset+size %" PRIu64,
-                devname, i, (uint64_t)st.st_size, need);
+                "%s: region %u fd is %" PRIu64 " bytes, shorter than offset+size %" PRIu64, devname,
+                i, (uint64_t)st.st_size, need);
         return -EPROTO;
     }
     /* hugetlbfs wants lengths in whole huge pages; st_blksize is the page size there. */
@@ -147,8 +147,8 @@ int vu_mem_map(struct vu_mem *m, const struct vhost_memory *msg, const int *fds,
     if (rc)
         return rc;
     if (nfds != msg->nregions) {
-        VLOG_RL(WARN, "vhost", "%s: memory table has %u regions but %u fds", devname,
-                msg->nregions, nfds);
+        VLOG_RL(WARN, "vhost", "%s: memory table has %u regions but %u fds", devname, msg->nregions,
+                nfds);
         return -EPROTO;
     }
 

@@ -60,8 +60,8 @@ static int h_set_features(struct vu_dev *dev, const struct vhost_user_msg *msg, 
     (void)fds, (void)nfds, (void)reply;
     uint64_t f = msg->payload.u64;
     if (f & ~VU_OFFERED_FEATURES) {
-        VLOG_RL(WARN, MOD, "%s: SET_FEATURES %#" PRIx64 " has bits we did not offer (%#" PRIx64
-                ")", dev->name, f, f & ~(uint64_t)VU_OFFERED_FEATURES);
+        VLOG_RL(WARN, MOD, "%s: SET_FEATURES %#" PRIx64 " has bits we did not offer (%#" PRIx64 ")",
+                dev->name, f, f & ~(uint64_t)VU_OFFERED_FEATURES);
         return -EPROTO;
     }
     if (f != dev->features) {
@@ -71,9 +71,8 @@ static int h_set_features(struct vu_dev *dev, const struct vhost_user_msg *msg, 
                 f & (1ull << VIRTIO_F_RING_PACKED) ? "packed" : "split");
         vu_dev_quiesce_all(dev);
         dev->features = f;
-        dev->vnet_hdr_len = (f & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MRG_RXBUF)))
-                                ? 12
-                                : 10;
+        dev->vnet_hdr_len =
+            (f & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MRG_RXBUF))) ? 12 : 10;
         for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
             /* Without protocol features a ring is enabled as soon as it starts. */
             if (!(f & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) && dev->q[i].started)
@@ -112,8 +111,8 @@ static int h_get_protocol_features(struct vu_dev *dev, const struct vhost_user_m
     return 0;
 }
 
-static int h_set_protocol_features(struct vu_dev *dev, const struct vhost_user_msg *msg,
-                                   int *fds, unsigned nfds, struct vhost_user_msg *reply)
+static int h_set_protocol_features(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                                   unsigned nfds, struct vhost_user_msg *reply)
 {
     (void)fds, (void)nfds, (void)reply;
     uint64_t f = msg->payload.u64;
@@ -442,14 +441,14 @@ static const struct vu_handler handlers[VHOST_USER_MAX_REQUEST] = {
     [VHOST_USER_SET_MEM_TABLE] = {"SET_MEM_TABLE", h_set_mem_table, 8 + 32, PAYLOAD(memory),
                                   FDS_PER_REGION, false},
     [VHOST_USER_SET_VRING_NUM] = {"SET_VRING_NUM", h_set_vring_num, 8, 8, FDS_NONE, false},
-    [VHOST_USER_SET_VRING_ADDR] = {"SET_VRING_ADDR", h_set_vring_addr, PAYLOAD(addr),
-                                   PAYLOAD(addr), FDS_NONE, false},
+    [VHOST_USER_SET_VRING_ADDR] = {"SET_VRING_ADDR", h_set_vring_addr, PAYLOAD(addr), PAYLOAD(addr),
+                                   FDS_NONE, false},
     [VHOST_USER_SET_VRING_BASE] = {"SET_VRING_BASE", h_set_vring_base, 8, 8, FDS_NONE, false},
     [VHOST_USER_GET_VRING_BASE] = {"GET_VRING_BASE", h_get_vring_base, 8, 8, FDS_NONE, true},
-    [VHOST_USER_SET_VRING_KICK] = {"SET_VRING_KICK", h_set_vring_kick, 8, 8,
-                                   FDS_ONE_UNLESS_NOFD, false},
-    [VHOST_USER_SET_VRING_CALL] = {"SET_VRING_CALL", h_set_vring_call, 8, 8,
-                                   FDS_ONE_UNLESS_NOFD, false},
+    [VHOST_USER_SET_VRING_KICK] = {"SET_VRING_KICK", h_set_vring_kick, 8, 8, FDS_ONE_UNLESS_NOFD,
+                                   false},
+    [VHOST_USER_SET_VRING_CALL] = {"SET_VRING_CALL", h_set_vring_call, 8, 8, FDS_ONE_UNLESS_NOFD,
+                                   false},
     [VHOST_USER_SET_VRING_ERR] = {"SET_VRING_ERR", h_set_vring_err, 8, 8, FDS_ONE_UNLESS_NOFD,
                                   false},
     [VHOST_USER_GET_PROTOCOL_FEATURES] = {"GET_PROTOCOL_FEATURES", h_get_protocol_features, 0, 0,
@@ -457,8 +456,7 @@ static const struct vu_handler handlers[VHOST_USER_MAX_REQUEST] = {
     [VHOST_USER_SET_PROTOCOL_FEATURES] = {"SET_PROTOCOL_FEATURES", h_set_protocol_features, 8, 8,
                                           FDS_NONE, false},
     [VHOST_USER_GET_QUEUE_NUM] = {"GET_QUEUE_NUM", h_get_queue_num, 0, 0, FDS_NONE, true},
-    [VHOST_USER_SET_VRING_ENABLE] = {"SET_VRING_ENABLE", h_set_vring_enable, 8, 8, FDS_NONE,
-                                     false},
+    [VHOST_USER_SET_VRING_ENABLE] = {"SET_VRING_ENABLE", h_set_vring_enable, 8, 8, FDS_NONE, false},
     [VHOST_USER_RESET_DEVICE] = {"RESET_DEVICE", h_reset_device, 0, 8, FDS_NONE, false},
     [VHOST_USER_GET_MAX_MEM_SLOTS] = {"GET_MAX_MEM_SLOTS", h_get_max_mem_slots, 0, 0, FDS_NONE,
                                       true},

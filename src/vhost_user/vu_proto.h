@@ -9,40 +9,40 @@
 #include <stdint.h>
 
 /* ---- virtio feature bits ---- */
-#define VIRTIO_NET_F_CSUM           0
-#define VIRTIO_NET_F_GUEST_CSUM     1
-#define VIRTIO_NET_F_MTU            3
-#define VIRTIO_NET_F_MAC            5
-#define VIRTIO_NET_F_GUEST_TSO4     7
-#define VIRTIO_NET_F_GUEST_TSO6     8
-#define VIRTIO_NET_F_HOST_TSO4      11
-#define VIRTIO_NET_F_HOST_TSO6      12
-#define VIRTIO_NET_F_MRG_RXBUF      15
-#define VIRTIO_NET_F_STATUS         16
-#define VIRTIO_NET_F_CTRL_VQ        17
-#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
-#define VIRTIO_NET_F_MQ             22
-#define VIRTIO_F_NOTIFY_ON_EMPTY    24
-#define VIRTIO_RING_F_INDIRECT_DESC 28
-#define VIRTIO_RING_F_EVENT_IDX     29
+#define VIRTIO_NET_F_CSUM              0
+#define VIRTIO_NET_F_GUEST_CSUM        1
+#define VIRTIO_NET_F_MTU               3
+#define VIRTIO_NET_F_MAC               5
+#define VIRTIO_NET_F_GUEST_TSO4        7
+#define VIRTIO_NET_F_GUEST_TSO6        8
+#define VIRTIO_NET_F_HOST_TSO4         11
+#define VIRTIO_NET_F_HOST_TSO6         12
+#define VIRTIO_NET_F_MRG_RXBUF         15
+#define VIRTIO_NET_F_STATUS            16
+#define VIRTIO_NET_F_CTRL_VQ           17
+#define VIRTIO_NET_F_GUEST_ANNOUNCE    21
+#define VIRTIO_NET_F_MQ                22
+#define VIRTIO_F_NOTIFY_ON_EMPTY       24
+#define VIRTIO_RING_F_INDIRECT_DESC    28
+#define VIRTIO_RING_F_EVENT_IDX        29
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
-#define VHOST_F_LOG_ALL             26
-#define VIRTIO_F_VERSION_1          32
-#define VIRTIO_F_ACCESS_PLATFORM    33
-#define VIRTIO_F_RING_PACKED        34
-#define VIRTIO_F_IN_ORDER           35
+#define VHOST_F_LOG_ALL                26
+#define VIRTIO_F_VERSION_1             32
+#define VIRTIO_F_ACCESS_PLATFORM       33
+#define VIRTIO_F_RING_PACKED           34
+#define VIRTIO_F_IN_ORDER              35
 
 /* ---- vhost-user protocol feature bits ---- */
-#define VHOST_USER_PROTOCOL_F_MQ                   0
-#define VHOST_USER_PROTOCOL_F_LOG_SHMFD            1
-#define VHOST_USER_PROTOCOL_F_RARP                 2
-#define VHOST_USER_PROTOCOL_F_REPLY_ACK            3
-#define VHOST_USER_PROTOCOL_F_NET_MTU              4
-#define VHOST_USER_PROTOCOL_F_BACKEND_REQ          5
-#define VHOST_USER_PROTOCOL_F_CONFIG               9
-#define VHOST_USER_PROTOCOL_F_RESET_DEVICE         13
-#define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS  15
-#define VHOST_USER_PROTOCOL_F_STATUS               16
+#define VHOST_USER_PROTOCOL_F_MQ                  0
+#define VHOST_USER_PROTOCOL_F_LOG_SHMFD           1
+#define VHOST_USER_PROTOCOL_F_RARP                2
+#define VHOST_USER_PROTOCOL_F_REPLY_ACK           3
+#define VHOST_USER_PROTOCOL_F_NET_MTU             4
+#define VHOST_USER_PROTOCOL_F_BACKEND_REQ         5
+#define VHOST_USER_PROTOCOL_F_CONFIG              9
+#define VHOST_USER_PROTOCOL_F_RESET_DEVICE        13
+#define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
+#define VHOST_USER_PROTOCOL_F_STATUS              16
 
 /* ---- requests (frontend to backend) ---- */
 #define VHOST_USER_REQUESTS(X)                                                                     \
@@ -153,12 +153,12 @@ struct vhost_user_msg {
 } __attribute__((packed));
 
 /* ---- split virtqueue layout (virtio 1.2, 2.7) ---- */
-#define VRING_DESC_F_NEXT     1
-#define VRING_DESC_F_WRITE    2
-#define VRING_DESC_F_INDIRECT 4
+#define VRING_DESC_F_NEXT          1
+#define VRING_DESC_F_WRITE         2
+#define VRING_DESC_F_INDIRECT      4
 #define VRING_USED_F_NO_NOTIFY     1
 #define VRING_AVAIL_F_NO_INTERRUPT 1
-#define VIRTQ_MAX_SIZE 32768
+#define VIRTQ_MAX_SIZE             32768
 
 struct vring_desc {
     uint64_t addr;

@@ -196,8 +196,8 @@ uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts
     const uint16_t mask = q->size - 1;
     struct vu_chain c;
     for (uint16_t i = 0; i < count; i++) {
-        uint16_t head = __atomic_load_n(&q->avail->ring[q->last_avail_idx & mask],
-                                        __ATOMIC_RELAXED);
+        uint16_t head =
+            __atomic_load_n(&q->avail->ring[q->last_avail_idx & mask], __ATOMIC_RELAXED);
         const char *why = head < q->size ? chain_collect(dev, q, head, false, &c)
                                          : "descriptor head out of the ring";
         if (why) {

@@ -56,7 +56,7 @@ static void test_name_valid_table(void **state)
         {"br0", true},
         {"vm-1.eth_0", true},
         {"A", true},
-        {"0123456789012345678901234567890", true}, /* 31 bytes */
+        {"0123456789012345678901234567890", true},   /* 31 bytes */
         {"01234567890123456789012345678901", false}, /* 32 bytes */
         {"", false},
         {NULL, false},

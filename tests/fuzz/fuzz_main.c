@@ -17,7 +17,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_SEEDS 256
+#define MAX_SEEDS      256
 #define FUZZ_MAX_INPUT 65536
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;

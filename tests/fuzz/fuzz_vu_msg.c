@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int fds[VHOST_USER_MAX_FDS];
         unsigned nfds = fdspec & 7;
         for (unsigned i = 0; i < nfds; i++)
-            fds[i] = (fdspec & 0x80) ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
-                                     : make_memfd(data, size);
+            fds[i] =
+                (fdspec & 0x80) ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : make_memfd(data, size);
         bool has_reply;
         vu_dev_process_msg(dev, &msg, fds, nfds, &reply, &has_reply);
     }

@@ -16,8 +16,9 @@
 #define MEM_SIZE (1u << 20)
 #define GPA      0x40000000ull
 #define QSIZE    64
-/* Ring layout inside guest memory: queue q at q * 0x4000: desc, avail at +0x1000, used at +0x2000 */
-#define RING(q)  ((uint64_t)(q)*0x4000)
+/* Ring layout inside guest memory: queue q at q * 0x4000: desc, avail at +0x1000, used at +0x2000
+ */
+#define RING(q) ((uint64_t)(q)*0x4000)
 
 static void nop(void *opaque)
 {

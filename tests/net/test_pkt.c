@@ -66,7 +66,7 @@ static void test_private_copy_wins(void **state)
     frame[0] ^= 0xff;
     frame[150] ^= 0xff;
     assert_int_equal(pkt_read(p, 0, out, 200), 200);
-    assert_int_equal(out[0], orig0);                 /* from hdr[] */
+    assert_int_equal(out[0], orig0);                       /* from hdr[] */
     assert_int_equal(out[150], (uint8_t)(orig150 ^ 0xff)); /* payload is read live */
     free(p);
 }
