@@ -615,54 +615,11 @@ static void tx_reclaim(struct vuf_dev *f)
         ring_park_used_event(f, r);
 }
 
+/* One frame is a burst of one: placed, published, kicked if the backend asked. */
 int vuf_send(struct vuf_dev *f, const void *frame, uint32_t len)
 {
-    struct vuf_ring *r = &f->tx;
-    const uint8_t *src = frame;
-    uint64_t total = (uint64_t)f->hdr_len + len;
-    uint64_t k = (total + f->tx_slot - 1) / f->tx_slot;
-
-    tx_reclaim(f);
-    if (k > f->qsize)
-        return -EMSGSIZE;
-    if (k > r->num_free)
-        return -EAGAIN;
-
-    uint16_t head = r->free_head, d = head;
-    uint64_t pos = 0; /* offset in the header + frame stream */
-    for (uint64_t i = 0; i < k; i++) {
-        uint32_t n = (uint32_t)MIN((uint64_t)f->tx_slot, total - pos);
-        uint64_t off = f->tx_buf_off + (uint64_t)d * f->tx_slot;
-        uint8_t *dst = f->mem + off;
-        uint32_t done = 0;
-        if (pos < f->hdr_len) {
-            /* An all-zero header: no offloads asked of the backend. */
-            done = (uint32_t)MIN((uint64_t)n, f->hdr_len - pos);
-            memset(dst, 0, done);
-        }
-        if (done < n)
-            memcpy(dst + done, src + (pos + done - f->hdr_len), n - done);
-        bool last = i + 1 == k;
-        r->desc[d] = (struct vring_desc){
-            .addr = VUF_GPA_BASE + off,
-            .len = n,
-            .flags = last ? 0 : VRING_DESC_F_NEXT,
-            .next = last ? 0 : r->next[d],
-        };
-        pos += n;
-        if (!last)
-            d = r->next[d];
-    }
-    r->free_head = r->next[d];
-    r->num_free -= (uint16_t)k;
-    r->chain_len[head] = (uint16_t)k;
-    r->inflight++;
-
-    uint16_t old = r->avail_idx;
-    r->avail->ring[r->avail_idx & (f->qsize - 1)] = head;
-    r->avail_idx++;
-    ring_publish(f, r, old);
-    return 0;
+    int rc = vuf_send_burst(f, &frame, &len, 1);
+    return rc < 0 ? rc : rc == 1 ? 0 : -EAGAIN;
 }
 
 unsigned vuf_tx_pending(struct vuf_dev *f)
