@@ -9,57 +9,20 @@
 # emulated KVM (this project's build machine: nested PVM) a stock kernel cannot run under
 # vswitch-vmm, and the test is skipped (77) saying why. Usage: test_vmm_linux.sh [GUEST_CACHE]
 set -u
-
-BUILD=${MESON_BUILD_ROOT:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
-SRC=${VSW_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-VSWITCHD=${VSWITCHD:-$BUILD/src/switch/vswitchd}
-VSWITCHCTL=${VSWITCHCTL:-$BUILD/ctl/vswitchctl}
-VSWITCH_VMM=${VSWITCH_VMM:-$BUILD/src/vmm/vswitch-vmm}
-CACHE=${1:-$BUILD/tests/qemu/guest-image}
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-240}
+# shellcheck source=tests/vmm/lib.sh
+. "$(dirname "$0")/lib.sh"
+CACHE=${1:-$BUILD/tests/qemu/guest-image}
 
-skip() { echo "SKIP: $*"; exit 77; }
 [ -e /dev/kvm ] || skip "/dev/kvm is missing"
 grep -qwE 'vmx|svm' /proc/cpuinfo ||
     skip "KVM is not hardware-backed here (no vmx/svm in /proc/cpuinfo): Linux guests cannot run under vswitch-vmm"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is not accessible to $(id -un)"
-for b in "$VSWITCHD" "$VSWITCHCTL" "$VSWITCH_VMM"; do
-    [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
-done
-"$SRC/scripts/build-guest-image.sh" "$CACHE" >/dev/null
-case $? in
-0) ;;
-77) skip "the guest image cannot be built here (packages missing)" ;;
-*) echo "FAIL: scripts/build-guest-image.sh"; exit 1 ;;
-esac
-VMLINUX=$CACHE/vmlinux
-INITRD=$CACHE/initrd.cpio.gz
-BZIMAGE=/boot/vmlinuz-$(cat "$CACHE/kver")
+vmm_require "$VSWITCHD" "$VSWITCHCTL" "$VSWITCH_VMM"
+vmm_guest_image "$CACHE"
 
-T=$(mktemp -d /tmp/vsw-vmm-linux.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-FAILED=0
-fail() { echo "FAIL: $*"; FAILED=1; }
-ctl() { "$VSWITCHCTL" --socket "$T/vswitchd.sock" "$@"; }
+vmm_tmpdir vsw-vmm-linux
 
-"$VSWITCHD" --run-dir "$T" --ctl "$T/vswitchd.sock" --state none --bridge br0 \
-    >"$T/vswitchd.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 100); do
-    [ -S "$T/vswitchd.sock" ] && ctl version >/dev/null 2>&1 && break
-    sleep 0.1
-done
-ctl version >/dev/null 2>&1 || { cat "$T/vswitchd.log"; echo "FAIL: vswitchd did not start"; exit 1; }
+vmm_start_vswitchd
 
 guest() { # name kernel mac cmdline
     timeout "$GUEST_TIMEOUT" "$VSWITCH_VMM" --ctl "$T/vswitchd.sock" --name "$1" --kernel "$2" \

@@ -13,57 +13,19 @@
 #     PNP0501 UART — what Debian's kernel needs to find vswitch-vmm's NICs.
 # Usage: test_vmm_linux_boot.sh [GUEST_CACHE]. Skips (77) without /dev/kvm or the guest image.
 set -u
+# shellcheck source=tests/vmm/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-BUILD=${MESON_BUILD_ROOT:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
-SRC=${VSW_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-VSWITCHD=${VSWITCHD:-$BUILD/src/switch/vswitchd}
-VSWITCHCTL=${VSWITCHCTL:-$BUILD/ctl/vswitchctl}
-VSWITCH_VMM=${VSWITCH_VMM:-$BUILD/src/vmm/vswitch-vmm}
-TINYGUEST=${TINYGUEST:-$BUILD/tests/guests/tinyguest/tinyguest}
 ACPI_SSDT=${ACPI_SSDT:-$BUILD/tests/vmm/acpi_ssdt}
 CACHE=${1:-$BUILD/tests/qemu/guest-image}
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ -e /dev/kvm ] || skip "/dev/kvm is missing"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is not accessible to $(id -un)"
-for b in "$VSWITCHD" "$VSWITCHCTL" "$VSWITCH_VMM" "$TINYGUEST" "$ACPI_SSDT"; do
-    [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
-done
-"$SRC/scripts/build-guest-image.sh" "$CACHE" >/dev/null
-case $? in
-0) ;;
-77) skip "the guest image cannot be built here (packages missing)" ;;
-*) echo "FAIL: scripts/build-guest-image.sh"; exit 1 ;;
-esac
-VMLINUX=$CACHE/vmlinux
-INITRD=$CACHE/initrd.cpio.gz
-BZIMAGE=/boot/vmlinuz-$(cat "$CACHE/kver")
+vmm_require "$VSWITCHD" "$VSWITCHCTL" "$VSWITCH_VMM" "$TINYGUEST" "$ACPI_SSDT"
+vmm_guest_image "$CACHE"
 
-T=$(mktemp -d /tmp/vsw-vmm-linux-boot.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-FAILED=0
-fail() { echo "FAIL: $*"; FAILED=1; }
-ctl() { "$VSWITCHCTL" --socket "$T/vswitchd.sock" "$@"; }
+vmm_tmpdir vsw-vmm-linux-boot
 vmm() { "$VSWITCH_VMM" --ctl "$T/vswitchd.sock" "$@"; }
 
-"$VSWITCHD" --run-dir "$T" --ctl "$T/vswitchd.sock" --state none --bridge br0 \
-    >"$T/vswitchd.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 100); do
-    [ -S "$T/vswitchd.sock" ] && ctl version >/dev/null 2>&1 && break
-    sleep 0.1
-done
-ctl version >/dev/null 2>&1 || { cat "$T/vswitchd.log"; echo "FAIL: vswitchd did not start"; exit 1; }
+vmm_start_vswitchd
 
 # 1. Dry runs: each kind of kernel, two NICs (so two LNRO0005 devices), two vCPUs.
 dry() { # name expect-in-log args...

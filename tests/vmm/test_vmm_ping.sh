@@ -7,47 +7,15 @@
 # created while they run, and none after; those ports are gone, the given one is not.
 # Needs /dev/kvm (else SKIP, exit 77). Every process is ended by its PID; the temp dir goes.
 set -u
+# shellcheck source=tests/vmm/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-BUILD=${MESON_BUILD_ROOT:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
-VSWITCHD=${VSWITCHD:-$BUILD/src/switch/vswitchd}
-VSWITCHCTL=${VSWITCHCTL:-$BUILD/ctl/vswitchctl}
-VSW_GUEST=${VSW_GUEST:-$BUILD/tests/guests/vsw-guest}
-VSWITCH_VMM=${VSWITCH_VMM:-$BUILD/src/vmm/vswitch-vmm}
-TINYGUEST=${TINYGUEST:-$BUILD/tests/guests/tinyguest/tinyguest}
-GUEST_TIMEOUT=${GUEST_TIMEOUT:-180}
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ -e /dev/kvm ] || skip "/dev/kvm is missing"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is not accessible to $(id -un)"
-for b in "$VSWITCHD" "$VSWITCHCTL" "$VSW_GUEST" "$VSWITCH_VMM" "$TINYGUEST"; do
-    [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
-done
+vmm_require "$VSWITCHD" "$VSWITCHCTL" "$VSW_GUEST" "$VSWITCH_VMM" "$TINYGUEST"
 
-T=$(mktemp -d /tmp/vsw-vmm-test.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-FAILED=0
-fail() { echo "FAIL: $*"; FAILED=1; }
-ctl() { "$VSWITCHCTL" --socket "$T/vswitchd.sock" "$@"; }
+vmm_tmpdir vsw-vmm-test
 
-"$VSWITCHD" --run-dir "$T" --ctl "$T/vswitchd.sock" --state none --bridge br0 \
-    >"$T/vswitchd.log" 2>&1 &
-VSWD=$!
-PIDS+=("$VSWD")
-for _ in $(seq 100); do
-    [ -S "$T/vswitchd.sock" ] && ctl version >/dev/null 2>&1 && break
-    sleep 0.1
-done
-ctl version >/dev/null 2>&1 || { cat "$T/vswitchd.log"; echo "FAIL: vswitchd did not start"; exit 1; }
+vmm_start_vswitchd
 
 # A trivial boot first: if this fails, nothing else can work.
 timeout 60 "$VSWITCH_VMM" --kernel "$TINYGUEST" --mem 16M >"$T/hello.out" 2>"$T/hello.err"
