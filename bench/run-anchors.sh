@@ -10,10 +10,14 @@
 #             generator's --eth-peer MACs make the frames known unicast)
 #   testpmd   testpmd vhost io forward (no lookup: the ceiling of a two-copy forwarder)
 #   ovs       Open vSwitch 3.1 with DPDK, bridge with the default NORMAL flow (MAC learning)
-# Every round measures every SUT at every frame size; within a round the SUTs run back to
-# back (order reversed every other round), and vswitchd is compared with each anchor as the
-# ratio of the pair measured in the same round, then the median over the rounds. Absolute
-# rates on this 2-vCPU machine drift by 8-28% between runs; the ratios are the result.
+# A case is VARIANT:SIZE: the variant sets the ring layout and features both sides use
+# (split, packed = packed virtqueues, nomrg = no mergeable RX buffers, mq2 = two queue pairs,
+# inorder = VIRTIO_F_IN_ORDER; see variant_*() below: adding one is a few lines), the size
+# the frame bytes. Every round measures every SUT of a case at every case; within a round the
+# SUTs run back to back (order reversed every other round), and vswitchd is compared with
+# each anchor as the ratio of the pair measured in the same round, then the median over the
+# rounds. Absolute rates on this 2-vCPU machine drift by 8-28% between runs; the ratios are
+# the result.
 #
 # One command: installs what is missing (apt-get), reserves hugepages on a private hugetlbfs
 # mount, measures, prints the table, writes bench/results/<date>.json and .png, and undoes
@@ -26,9 +30,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 
 ROUNDS=5
-WINDOW=5
-WARMUP=3
-SIZES="64 1518"
+WINDOW=3
+WARMUP=2
+CASES="split:64 split:1518 split:9000 packed:64 packed:1518 nomrg:1518 mq2:64"
+OVS_VARIANTS="split" # OVS is slow to start: by default it anchors the split cases only
 SUTS="vswitchd testpmd ovs"
 GEN_CORE=0
 SUT_CORE=1
@@ -40,6 +45,11 @@ VSWITCHCTL=
 INSTALL=1
 PLOT=1
 VSW_BENCH=0
+VSW_SCENARIOS=all
+VSW_ROUNDS=
+VSW_WINDOW=1
+VSW_WARMUP=0.3
+QUICK=0
 KEEP=0
 QUIET=15      # % of the machine's CPU time others may use before a measurement starts
 QUIET_WAIT=120 # seconds to wait for that, then measure anyway (and say so)
@@ -47,11 +57,16 @@ QUIET_WAIT=120 # seconds to wait for that, then measure anyway (and say so)
 usage() {
     cat <<EOF
 usage: $0 [options]
-  --rounds N        rounds; every round measures every SUT at every size (default $ROUNDS)
+  --rounds N        rounds; every round measures every SUT at every case (default $ROUNDS)
   --window SEC      measurement window (default $WINDOW)
   --warmup SEC      traffic before the window opens (default $WARMUP)
-  --sizes LIST      frame sizes, comma-separated (default ${SIZES// /,})
+  --cases LIST      VARIANT:SIZE,... (default ${CASES// /,});
+                    variants: split, packed, nomrg, mq2 (2 queue pairs), inorder
+  --sizes LIST      same as --cases split:SIZE,... (frame sizes 60..9000)
   --suts LIST       vswitchd,testpmd,ovs (default ${SUTS// /,}); ratios need vswitchd
+  --ovs-variants L  variants OVS is measured in (default $OVS_VARIANTS; "all")
+  --quick           3 rounds, 2 s windows, cases split:64,split:1518,packed:64; with
+                    --vsw-bench: vsw-bench --quick, 3 rounds (about 5 minutes in all)
   --build DIR       meson build dir with vswitchd and vswitchctl (default: build-bench,
                     else build, under the source root)
   --vswitchd PATH, --vswitchctl PATH
@@ -59,7 +74,11 @@ usage: $0 [options]
   --hugepages N     2 MiB pages to have reserved while running (default $HUGEPAGES)
   --no-install      do not apt-get install missing packages
   --no-plot         no PNG
-  --vsw-bench       also run vsw-bench (our lighter generator) once at the end
+  --vsw-bench       also run vsw-bench (our lighter generator) at the end: its scenarios
+                    (ports, MACs, flooding, mrg, PMDs, latency, idle wake-up), JSON + PNG
+  --vsw-scenarios L vsw-bench scenarios (default $VSW_SCENARIOS)
+  --vsw-rounds N    vsw-bench rounds (default: --rounds)
+  --vsw-window SEC  vsw-bench window per point (default $VSW_WINDOW; warm-up $VSW_WARMUP)
   --quiet PCT       before each measurement wait until other processes use less than PCT %
                     of the machine's CPU time over a second (default $QUIET; 100: never wait)
   --quiet-wait SEC  wait at most this long for it (default $QUIET_WAIT)
@@ -80,7 +99,13 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift ;;
     --window) WINDOW=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
-    --sizes) SIZES=${2//,/ }; shift ;;
+    --sizes) CASES=$(tr ',' '\n' <<<"$2" | sed 's/^/split:/' | tr '\n' ' '); shift ;;
+    --cases) CASES=${2//,/ }; shift ;;
+    --ovs-variants) OVS_VARIANTS=${2//,/ }; shift ;;
+    --quick) QUICK=1 ;;
+    --vsw-scenarios) VSW_SCENARIOS=$2; shift ;;
+    --vsw-rounds) VSW_ROUNDS=$2; shift ;;
+    --vsw-window) VSW_WINDOW=$2; shift ;;
     --suts) SUTS=${2//,/ }; shift ;;
     --build) BUILD_DIR=$2; shift ;;
     --vswitchd) VSWITCHD=$2; shift ;;
@@ -98,14 +123,22 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+if [ "$QUICK" = 1 ]; then
+    ROUNDS=3 WINDOW=2 WARMUP=1.5 CASES="split:64 split:1518 packed:64"
+fi
+VSW_ROUNDS=${VSW_ROUNDS:-$ROUNDS}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds: a positive integer"
+[[ $VSW_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--vsw-rounds: a positive integer"
+[[ $VSW_WINDOW =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--vsw-window: seconds"
 [[ $WINDOW =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--window: seconds"
 [[ $WARMUP =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--warmup: seconds"
 [[ $HUGEPAGES =~ ^[0-9]+$ ]] || die "--hugepages: a count"
 [[ $QUIET =~ ^[0-9]+$ ]] || die "--quiet: a percentage"
 [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "--quiet-wait: seconds"
-for s in $SIZES; do
-    [[ $s =~ ^[0-9]+$ ]] && [ "$s" -ge 60 ] && [ "$s" -le 9000 ] || die "bad size $s"
+for c in $CASES; do
+    v=${c%%:*} s=${c#*:}
+    case $v in split | packed | nomrg | mq2 | inorder) ;; *) die "unknown variant in case $c" ;; esac
+    [[ $s =~ ^[0-9]+$ ]] && [ "$s" -ge 60 ] && [ "$s" -le 9000 ] || die "bad size in case $c"
 done
 for s in $SUTS; do
     case $s in vswitchd | testpmd | ovs) ;; *) die "unknown SUT $s" ;; esac
@@ -303,12 +336,40 @@ tp_stop() {
 MAC0=02:00:00:00:00:10
 MAC1=02:00:00:00:00:11
 
-gen_start() { # gen_start SOCK0 SOCK1 SIZE
+# ---- variants: what both sides of a case use ----
+# virtio-user devargs of the generator's ports.
+variant_devargs() {
+    case $1 in
+    packed) echo ",packed_vq=1" ;;
+    nomrg) echo ",mrg_rxbuf=0" ;;
+    inorder) echo ",in_order=1" ;;
+    *) echo "" ;;
+    esac
+}
+variant_queues() { [ "$1" = mq2 ] && echo 2 || echo 1; }
+# testpmd options for a frame size: jumbo frames in one mbuf, and a port MTU that admits them.
+size_args() { [ "$1" -gt 1518 ] && echo "--mbuf-size=9728"; }
+case_suts() { # the SUTs measured in a case, in the round's order
+    local v=$1 u
+    shift
+    for u in "$@"; do
+        if [ "$u" = ovs ] && [ "$OVS_VARIANTS" != all ] && [[ " $OVS_VARIANTS " != *" $v "* ]]; then
+            continue
+        fi
+        echo "$u"
+    done
+}
+
+gen_start() { # gen_start SOCK0 SOCK1 SIZE VARIANT
+    local q dev
+    q=$(variant_queues "$4")
+    dev=$(variant_devargs "$4")
+    # shellcheck disable=SC2046 # size_args is a list of words
     tp_start gen "$GEN_CORE" --file-prefix="${PFX}gen" -m 512 --single-file-segments \
-        --vdev "net_virtio_user0,path=$1,queues=1,mac=$MAC0" \
-        --vdev "net_virtio_user1,path=$2,queues=1,mac=$MAC1" \
-        -- -i --forward-mode=io --nb-cores=1 --record-core-cycles \
-        --eth-peer=0,$MAC1 --eth-peer=1,$MAC0
+        --vdev "net_virtio_user0,path=$1,queues=$q,mac=$MAC0$dev" \
+        --vdev "net_virtio_user1,path=$2,queues=$q,mac=$MAC1$dev" \
+        -- -i --forward-mode=io --nb-cores=1 --record-core-cycles --rxq="$q" --txq="$q" \
+        $(size_args "$3") --eth-peer=0,$MAC1 --eth-peer=1,$MAC0
     grep -q "Port 1: " "${TP_LOG[gen]}" || { tail -n 20 "${TP_LOG[gen]}" >&2; die "generator: no port 1"; }
     tp_cmd gen "set txpkts $3"
     tp_cmd gen "start tx_first 32"
@@ -364,15 +425,18 @@ sut_vswitchd_stop() {
 }
 
 # ---- SUT: testpmd vhost io forward ----
-sut_testpmd_start() {
-    local dir=$TMP/tp
+sut_testpmd_start() { # SIZE VARIANT
+    local dir=$TMP/tp q
+    q=$(variant_queues "$2")
     rm -rf "$dir"
     mkdir -p "$dir"
     SOCK0=$dir/sock0
     SOCK1=$dir/sock1
+    # shellcheck disable=SC2046 # size_args is a list of words
     tp_start sut "$SUT_CORE" --file-prefix="${PFX}sut" -m 512 \
-        --vdev "net_vhost0,iface=$SOCK0,queues=1" --vdev "net_vhost1,iface=$SOCK1,queues=1" \
-        -- -i --forward-mode=io --nb-cores=1 --record-core-cycles
+        --vdev "net_vhost0,iface=$SOCK0,queues=$q" --vdev "net_vhost1,iface=$SOCK1,queues=$q" \
+        -- -i --forward-mode=io --nb-cores=1 --record-core-cycles --rxq="$q" --txq="$q" \
+        $(size_args "$1")
     tp_cmd sut "start"
 }
 # "show fwd stats all" with --record-core-cycles: "CPU cycles/packet=X (busy cycles=B /
@@ -428,9 +492,12 @@ sut_ovs_start() {
         [ $n -gt 0 ] || die "OVS DPDK did not initialise (log: $dir/ovs-vswitchd.log)"
         sleep 0.1
     done
+    # Jumbo frames: OVS drops frames longer than the port MTU (1500 unless asked).
+    local mtu=()
+    [ "$1" -gt 1518 ] && mtu=(mtu_request=9000)
     ovs add-br br0 -- set bridge br0 datapath_type=netdev &&
-        ovs add-port br0 vhost0 -- set Interface vhost0 type=dpdkvhostuser ofport_request=1 &&
-        ovs add-port br0 vhost1 -- set Interface vhost1 type=dpdkvhostuser ofport_request=2 ||
+        ovs add-port br0 vhost0 -- set Interface vhost0 type=dpdkvhostuser ofport_request=1 "${mtu[@]}" &&
+        ovs add-port br0 vhost1 -- set Interface vhost1 type=dpdkvhostuser ofport_request=2 "${mtu[@]}" ||
         die "OVS bridge set-up failed"
     SOCK0=$dir/vhost0
     SOCK1=$dir/vhost1
@@ -496,13 +563,14 @@ wait_quiet() {
 }
 
 # ---- one measurement ----
-RESULTS=$TMP/results.tsv # round size sut mpps cycles_per_pkt others_pct
+RESULTS=$TMP/results.tsv # round case sut mpps cycles_per_pkt others_pct
 
-measure() { # measure ROUND SIZE SUT
-    local round=$1 size=$2 sut=$3 s1 cpp mpps others b0 o0 t0
+measure() { # measure ROUND CASE SUT
+    local round=$1 case=$2 sut=$3 s1 cpp mpps others b0 o0 t0
+    local variant=${case%%:*} size=${case#*:}
     [ "$QUIET" -ge 100 ] || wait_quiet
-    "sut_${sut}_start"
-    gen_start "$SOCK0" "$SOCK1" "$size"
+    "sut_${sut}_start" "$size" "$variant"
+    gen_start "$SOCK0" "$SOCK1" "$size" "$variant"
     sleep "$WARMUP"
     gen_stats >/dev/null || die "generator stats failed" # opens testpmd's Rx-pps interval
     "sut_${sut}_mark"
@@ -517,16 +585,16 @@ measure() { # measure ROUND SIZE SUT
     "sut_${sut}_stop"
     # Rx-pps of the second "show" covers exactly the window (testpmd times it itself).
     mpps=$(awk -v b="$s1" 'BEGIN { split(b, y); printf "%.3f", y[2] / 1e6 }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$size" "$sut" "$mpps" "${cpp:-null}" "$others" >>"$RESULTS"
-    printf '  round %-2s %5s B  %-9s %7s Mpps  %5s cycles/pkt  (others %s %%)\n' \
-        "$round" "$size" "$sut" "$mpps" "${cpp:-null}" "$others"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$sut" "$mpps" "${cpp:-null}" "$others" >>"$RESULTS"
+    printf '  round %-2s %12s B  %-9s %7s Mpps  %5s cycles/pkt  (others %s %%)\n' \
+        "$round" "$case" "$sut" "$mpps" "${cpp:-null}" "$others"
 }
 
 # ---- run ----
 DATE=$(date -u +%Y-%m-%dT%H%M%SZ)
 hugepages_setup
 : >"$RESULTS"
-echo "run-anchors: $ROUNDS rounds of [${SUTS// /, }] x [${SIZES// /, } B], ${WARMUP} s warm-up + ${WINDOW} s window; SUT on core $SUT_CORE, generator on core $GEN_CORE"
+echo "run-anchors: $ROUNDS rounds of [${SUTS// /, }] x [${CASES// /, }] (OVS in: $OVS_VARIANTS), ${WARMUP} s warm-up + ${WINDOW} s window; SUT on core $SUT_CORE, generator on core $GEN_CORE"
 read -r -a sut_list <<<"$SUTS"
 for ((r = 1; r <= ROUNDS; r++)); do
     order=("${sut_list[@]}")
@@ -534,16 +602,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
         order=()
         for ((i = ${#sut_list[@]} - 1; i >= 0; i--)); do order+=("${sut_list[i]}"); done
     fi
-    for size in $SIZES; do
-        for sut in "${order[@]}"; do
-            measure "$r" "$size" "$sut"
+    for case in $CASES; do
+        for sut in $(case_suts "${case%%:*}" "${order[@]}"); do
+            measure "$r" "$case" "$sut"
         done
     done
 done
 
 # ---- summary: per-round ratios, medians ----
 echo
-summary=$(awk -F'\t' -v sizes="$SIZES" -v rounds="$ROUNDS" -v quiet="$QUIET" '
+summary=$(awk -F'\t' -v sizes="$CASES" -v rounds="$ROUNDS" -v quiet="$QUIET" '
 function median(a, n,    i, j, t) {
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
     return n == 0 ? "-" : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2)
@@ -552,10 +620,10 @@ function fmt(v, f) { return v == "" || v == "-" ? "-" : sprintf(f, v) }
 # A sample is quiet when others used less than the threshold during its window.
 function q(r, s, u) { return (r SUBSEP s SUBSEP u) in m && oth[r, s, u] < quiet }
 function cell(r, s, u) { return (r SUBSEP s SUBSEP u) in m ? sprintf("%.3f%s", m[r, s, u], q(r, s, u) ? " " : "*") : "- " }
-function line(a, b, c, d, e, f, g) { printf "%-8s %5s %10s %10s %10s %12s %10s\n", a, b, c, d, e, f, g }
+function line(a, b, c, d, e, f, g) { printf "%-8s %12s %10s %10s %10s %12s %10s\n", a, b, c, d, e, f, g }
 { m[$1, $2, $3] = $4; cyc[$1, $2, $3] = $5; oth[$1, $2, $3] = $6 }
 END {
-    line("round", "size", "vswitchd", "testpmd", "ovs", "vsw/testpmd", "vsw/ovs")
+    line("round", "case", "vswitchd", "testpmd", "ovs", "vsw/testpmd", "vsw/ovs")
     ns = split(sizes, S, " "); nu = split("vswitchd testpmd ovs", U, " ")
     for (k = 1; k <= ns; k++) {
         s = S[k]
@@ -611,22 +679,26 @@ jq -n --rawfile tsv "$RESULTS" \
 def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
     else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 ($tsv | split("\n") | map(select(length > 0) | split("\t")
-    | {round: (.[0] | tonumber), size: (.[1] | tonumber), sut: .[2], mpps: (.[3] | tonumber),
+    | {round: (.[0] | tonumber), case: .[1], variant: (.[1] | split(":")[0]),
+       size: (.[1] | split(":")[1] | tonumber), sut: .[2], mpps: (.[3] | tonumber),
        cycles_per_pkt: (.[4] | fromjson), others_pct: (.[5] | tonumber)})) as $s
-| ($s | map(.size) | unique) as $sizes
+| ($s | map(.case) | unique) as $cases
 | {
     date: $date,
     machine: {cpu: $cpu, cpus: $ncpu, kernel: $kernel},
     versions: {vswitch: $vsw_rev, dpdk: $dpdk, ovs: $ovs},
     method: {generator: "dpdk-testpmd virtio-user x2, io forward, start tx_first 32, --eth-peer",
+             variants: {split: "split rings, mrg_rxbuf", packed: "packed_vq=1", nomrg: "mrg_rxbuf=0",
+                        mq2: "queues=2, --rxq=2 --txq=2 on both testpmds", inorder: "in_order=1"},
+             jumbo: "frames > 1518 B: testpmd --mbuf-size=9728, OVS mtu_request=9000",
              rate: "sum of the generator Rx-pps over both ports over the window",
              others_pct: "CPU time of other processes during the window, % of all CPUs",
              quiet_pct: $quiet,
              rounds: $rounds, window_s: $window, warmup_s: $warmup,
              gen_core: $gen_core, sut_core: $sut_core},
     samples: $s,
-    summary: [$sizes[] as $z | ($s | map(select(.size == $z))) as $zs | {
-        size: $z,
+    summary: [$cases[] as $z | ($s | map(select(.case == $z))) as $zs | {
+        case: $z, variant: ($z | split(":")[0]), size: ($z | split(":")[1] | tonumber),
         median_mpps: ($zs | group_by(.sut) | map({key: .[0].sut, value: (map(.mpps) | median)}) | from_entries),
         median_cycles_per_pkt: ($zs | group_by(.sut) | map({key: .[0].sut, value: (map(.cycles_per_pkt | select(. != null)) | median)}) | from_entries),
         ratios: ([$zs[] | select(.sut == "vswitchd")] | map(. as $v | {round: $v.round} + ([
@@ -653,8 +725,8 @@ if [ "$PLOT" = 1 ]; then
     dat=$TMP/plot.dat med=$TMP/plot-med.dat rat=$TMP/plot-ratio.dat
     # x position of a SUT's column: size group + SUT offset.
     xpos='def xs: {"vswitchd": -0.25, "testpmd": 0, "ovs": 0.25};'
-    jq -r "$xpos"' (.summary | map(.size)) as $z | .samples[] |
-        .size as $s | "\(($z | index($s)) + xs[.sut]) \(.mpps) \(.sut)"' "$JSON" >"$dat"
+    jq -r "$xpos"' (.summary | map(.case)) as $z | .samples[] |
+        .case as $s | "\(($z | index($s)) + xs[.sut]) \(.mpps) \(.sut)"' "$JSON" >"$dat"
     jq -r "$xpos"' .summary | to_entries[] | .key as $i | .value.median_mpps | to_entries[] |
         "\($i + xs[.key]) \(.value) \(.key)"' "$JSON" >"$med"
     # Ratios: spread the rounds a little around their size so they do not hide each other.
@@ -662,9 +734,11 @@ if [ "$PLOT" = 1 ]; then
     jq -r --argjson n "$ROUNDS" '.summary | to_entries[] | .key as $i | .value.ratios[] |
         "\($i - 0.15 + (if $n > 1 then 0.3 * (.round - 1) / ($n - 1) else 0.15 end)) \(.vswitchd_over_testpmd // "NaN") \(.vswitchd_over_ovs // "NaN") \(if .testpmd_pair_quiet then .vswitchd_over_testpmd else "NaN" end) \(if .ovs_pair_quiet then .vswitchd_over_ovs else "NaN" end)"' \
         "$JSON" >"$rat"
-    xt=$(awk -v sizes="$SIZES" 'BEGIN { n = split(sizes, S, " "); for (i = 1; i <= n; i++)
+    # The summary's case order (sorted), as the x positions above use it.
+    cases_sorted=$(jq -r '[.summary[].case] | join(" ")' "$JSON")
+    xt=$(awk -v sizes="$cases_sorted" 'BEGIN { n = split(sizes, S, " "); for (i = 1; i <= n; i++)
         printf "%s\"%s B\" %d", (i > 1 ? ", " : ""), S[i], i - 1 }')
-    xmax=$(($(wc -w <<<"$SIZES") - 1)).6
+    xmax=$(($(wc -w <<<"$CASES") - 1)).6
     gnuplot <<EOF || echo "run-anchors: gnuplot failed" >&2
 set terminal pngcairo size 1200,520 font "sans,10"
 set output "$PNG"
@@ -696,14 +770,38 @@ EOF
     [ -s "$PNG" ] && echo "run-anchors: wrote $PNG"
 fi
 
-# ---- our own, lighter generator, for the record ----
-if [ "$VSW_BENCH" = 1 ] && [ -n "$BUILD_DIR" ] && [ -x "$BUILD_DIR/bench/vsw-bench" ]; then
-    echo
-    echo "vsw-bench (simulated guests, one thread on core $GEN_CORE; vswitchd PMD on core $SUT_CORE):"
-    "$BUILD_DIR/bench/vsw-bench" --vswitchd "$VSWITCHD" --vswitchctl "$VSWITCHCTL" \
-        --sizes "${SIZES// /,}" --duration "$WINDOW" --pmd-core "$SUT_CORE" --gen-core "$GEN_CORE" \
-        --json >"$OUT_DIR/$DATE-vsw-bench.json" && jq -r '.results[] |
-            "  \(.mode)\t\(.size) B\t\(.flows) flow(s)\t\(.median.rx_mpps * 1000 | round / 1000) Mpps\t\(.median.cycles_per_pkt // 0 | round) cycles/pkt"' \
-        "$OUT_DIR/$DATE-vsw-bench.json"
+# ---- our own, lighter generator: the scenarios no anchor covers ----
+if [ "$VSW_BENCH" = 1 ]; then
+    if [ -z "$BUILD_DIR" ] || [ ! -x "$BUILD_DIR/bench/vsw-bench" ]; then
+        echo "run-anchors: no vsw-bench in the build dir; skipping it" >&2
+    else
+        VJSON=$OUT_DIR/$DATE-vsw-bench.json
+        quick=()
+        [ "$QUICK" = 1 ] && quick=(--quick)
+        echo
+        echo "vsw-bench scenarios [$VSW_SCENARIOS] (simulated guests on core $GEN_CORE; vswitchd PMD on core $SUT_CORE), $VSW_ROUNDS rounds:"
+        [ "$QUIET" -ge 100 ] || wait_quiet
+        if "$BUILD_DIR/bench/vsw-bench" --vswitchd "$VSWITCHD" --vswitchctl "$VSWITCHCTL" \
+            --scenario "$VSW_SCENARIOS" "${quick[@]}" --rounds "$VSW_ROUNDS" \
+            --duration "$VSW_WINDOW" --warmup "$VSW_WARMUP" \
+            --pmd-cores "$SUT_CORE,$GEN_CORE" --gen-core "$GEN_CORE" --json >"$VJSON"; then
+            :
+        else
+            echo "run-anchors: vsw-bench reported a failure (see above); its JSON is kept" >&2
+        fi
+        jq -r '["scenario", "mode", "ports", "macs", "size", "mrg", "pmds", "sleep", "rate", "Mpps", "cyc/pkt", "pmdcpu%", "oth%", "p50us", "p99us", "p99.9us"],
+            (.results[] | [.scenario, .mode, .ports, .macs, .size, (if .mrg then "on" else "off" end),
+             .pmds, (if .sleep then "on" else "off" end), (if .rate_mpps > 0 then .rate_mpps else "max" end),
+             (.median.rx_mpps * 1000 | round / 1000), (.median.cycles_per_pkt // null | if . then round else "-" end),
+             (.median.pmd_cpu_pct // null | if . then (. * 10 | round / 10) else "-" end),
+             (.median.others_pct // null | if . then round else "-" end),
+             (.latency_us.p50 // "-"), (.latency_us.p99 // "-"), (.latency_us.p99_9 // "-")])
+            | map(tostring) | @tsv' "$VJSON" 2>/dev/null | column -t -s $'\t' | sed 's/^/  /'
+        echo "run-anchors: wrote $VJSON"
+        if [ "$PLOT" = 1 ]; then
+            "$HERE/plot-vsw-bench.sh" "$VJSON" "${VJSON%.json}.png" >/dev/null &&
+                echo "run-anchors: wrote ${VJSON%.json}.png"
+        fi
+    fi
 fi
 exit 0
