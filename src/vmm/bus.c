@@ -1,8 +1,8 @@
 /*
  * Port-I/O and MMIO dispatch: a short table of ranges, filled before the vCPUs start and
  * read-only afterwards (no lock). Called on a vCPU thread for every I/O exit; a device's
- * handler does its own locking. Accesses nobody claims are logged (rate-limited) and read as
- * all ones, like an empty bus.
+ * handler does its own locking. Accesses nobody claims (or that cross a device's end) are
+ * logged (rate-limited), counted, and read as all ones, like an empty bus.
  */
 #include "vmm_int.h"
 
@@ -33,16 +33,21 @@ bool vmm_bus_access(struct vmm_bus *b, const char *what, uint64_t addr, uint8_t 
             if (len > r->len - (addr - r->base)) {
                 VLOG_RL(WARN, VMM_MODULE, "%s %s at %#llx len %u crosses the end of %s", what,
                         is_write ? "write" : "read", (unsigned long long)addr, len, r->name);
-                break;
+                __atomic_fetch_add(&b->unclaimed, 1, __ATOMIC_RELAXED);
+                if (!is_write)
+                    memset(data, 0xff, len);
+                return false;
             }
             r->fn(r->opaque, addr - r->base, data, len, is_write);
             return true;
         }
     }
     /* Port 0x80 is the POST/delay port Linux writes all the time: not worth a line. */
-    if (!(what[0] == 'p' && addr == 0x80))
+    if (!(what[0] == 'p' && addr == 0x80)) {
+        __atomic_fetch_add(&b->unclaimed, 1, __ATOMIC_RELAXED);
         VLOG_RL(INFO, VMM_MODULE, "unclaimed %s %s at %#llx len %u (ignored)", what,
                 is_write ? "write" : "read", (unsigned long long)addr, len);
+    }
     if (!is_write)
         memset(data, 0xff, len);
     return false;

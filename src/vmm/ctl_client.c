@@ -38,8 +38,9 @@ static int ctl_connect(const char *path)
     return fd;
 }
 
-/* Send one request, return its "result" (new reference) or NULL with *err set. */
-static json_t *ctl_call(const char *sock, const char *method, json_t *params, int *err)
+/* Send one request, return its "result" (new reference) or NULL with *err set. Quiet: a
+ * vswitchd that is not there (yet) is not an error worth a line. */
+static json_t *ctl_call(const char *sock, const char *method, json_t *params, int *err, bool quiet)
 {
     json_t *req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", 1, "method", method,
                             "params", params);
@@ -54,7 +55,8 @@ static json_t *ctl_call(const char *sock, const char *method, json_t *params, in
         goto out;
     if ((fd = ctl_connect(sock)) < 0) {
         *err = fd;
-        VLOG(ERR, MOD, "%s: %s", sock, strerror(-fd));
+        if (!quiet)
+            VLOG(ERR, MOD, "%s: %s", sock, strerror(-fd));
         goto out;
     }
     size_t len = strlen(line);
@@ -111,14 +113,14 @@ out:
     return result;
 }
 
-int vmm_ctl_port_add(const char *ctl_socket, const char *bridge, const char *name,
-                     const char *vm_name, char *path, size_t cap)
+static int port_add(const char *ctl_socket, const char *bridge, const char *name,
+                    const char *vm_name, char *path, size_t cap, bool quiet)
 {
     int err;
     json_t *r = ctl_call(ctl_socket, "port-add",
                          json_pack("{s:s, s:s, s:{s:s, s:i}}", "bridge", bridge, "name", name, "vm",
                                    "name", vm_name, "pid", (int)getpid()),
-                         &err);
+                         &err, quiet);
     if (!r)
         return err;
     json_t *p = json_object_get(r, "path");
@@ -132,10 +134,36 @@ int vmm_ctl_port_add(const char *ctl_socket, const char *bridge, const char *nam
     return 0;
 }
 
+int vmm_ctl_port_add(const char *ctl_socket, const char *bridge, const char *name,
+                     const char *vm_name, char *path, size_t cap)
+{
+    return port_add(ctl_socket, bridge, name, vm_name, path, cap, false);
+}
+
+int vmm_ctl_port_readd(const char *ctl_socket, const char *bridge, const char *name,
+                       const char *vm_name, char *path, size_t cap)
+{
+    return port_add(ctl_socket, bridge, name, vm_name, path, cap, true);
+}
+
+int vmm_ctl_peer_pid(const char *ctl_socket, pid_t *pid)
+{
+    int fd = ctl_connect(ctl_socket);
+    if (fd < 0)
+        return fd;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    int rc = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ? -errno : 0;
+    close(fd);
+    if (rc == 0)
+        *pid = cred.pid;
+    return rc;
+}
+
 int vmm_ctl_port_del(const char *ctl_socket, const char *name)
 {
     int err;
-    json_t *r = ctl_call(ctl_socket, "port-del", json_pack("{s:s}", "name", name), &err);
+    json_t *r = ctl_call(ctl_socket, "port-del", json_pack("{s:s}", "name", name), &err, false);
     json_decref(r);
     return err;
 }

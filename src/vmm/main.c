@@ -3,7 +3,7 @@
  *
  *   vswitch-vmm --kernel vmlinux|bzImage|ELF [--initrd FILE] [--cmdline S] [--mem 64M]
  *               [--cpus 1] [--name NAME] [--net BRIDGE[,mac=M] | --net vhost-user:PATH[,mac=M]]...
- *               [--ctl SOCKET] [--log-level L] [--dry-run]
+ *               [--console stdio|none|unix:PATH] [--ctl SOCKET] [--log-level L] [--dry-run]
  */
 #include "vmm.h"
 #include "common.h"
@@ -22,7 +22,8 @@ static void usage(FILE *out)
             "usage: vswitch-vmm --kernel vmlinux|bzImage|ELF [--initrd FILE] [--cmdline STRING]\n"
             "                   [--mem SIZE] [--cpus N] [--name NAME]\n"
             "                   [--net BRIDGE[,mac=MAC]] [--net vhost-user:PATH[,mac=MAC]]...\n"
-            "                   [--ctl SOCKET] [--log-level err|warn|info|debug] [--dry-run]\n"
+            "                   [--console stdio|none|unix:PATH] [--ctl SOCKET]\n"
+            "                   [--log-level err|warn|info|debug] [--dry-run]\n"
             "  --kernel   found out from its contents: a Linux ELF vmlinux with a PVH note\n"
             "             (PVH entry), a bzImage (boot protocol 2.12+, 64-bit entry), or any\n"
             "             other ELF64 (the test guest: entered in 64-bit mode, raw boot)\n"
@@ -30,6 +31,9 @@ static void usage(FILE *out)
             "  --name     the VM's name in `vswitchctl vm-list` (default vm<pid>)\n"
             "  --net      a virtio-net NIC on a vswitchd bridge (port created and removed by\n"
             "             the VMM) or on an existing vhost-user socket\n"
+            "  --console  the serial port: stdio (default; input from stdin when it is a pipe\n"
+            "             or our terminal, where Ctrl-A x quits), none, or unix:PATH (a\n"
+            "             socket: one client at a time gets the output and types input)\n"
             "  --ctl      vswitchd control socket (default $VSWITCH_SOCK or %s)\n"
             "  --dry-run  build the machine (memory, ACPI tables, boot structures, registers)\n"
             "             and exit 0 without running it\n"
@@ -114,12 +118,19 @@ static int parse_net(const char *arg, struct vmm_net_cfg *n)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"mem", required_argument, NULL, 'm'},
-        {"cpus", required_argument, NULL, 'p'},    {"net", required_argument, NULL, 'n'},
-        {"ctl", required_argument, NULL, 's'},     {"log-level", required_argument, NULL, 'l'},
-        {"name", required_argument, NULL, 'N'},    {"dry-run", no_argument, NULL, 'D'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"mem", required_argument, NULL, 'm'},
+        {"cpus", required_argument, NULL, 'p'},
+        {"net", required_argument, NULL, 'n'},
+        {"ctl", required_argument, NULL, 's'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"name", required_argument, NULL, 'N'},
+        {"dry-run", no_argument, NULL, 'D'},
+        {"console", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct vmm_config cfg = {.mem_size = 64ull << 20, .cpus = 1};
     const char *env = getenv("VSWITCH_SOCK");
@@ -188,6 +199,14 @@ int main(int argc, char **argv)
             break;
         case 'D':
             cfg.dry_run = true;
+            break;
+        case 'C':
+            if (vmm_console_check(optarg) < 0) {
+                fprintf(stderr, "vswitch-vmm: bad --console %s (stdio, none or unix:PATH)\n",
+                        optarg);
+                return 2;
+            }
+            cfg.console = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -71,6 +71,10 @@ int vhost_net_connect(struct vhost_net *h, const char *path)
         rc = -errno;
         goto fail;
     }
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    if (getsockopt(h->sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+        h->peer_pid = cred.pid;
     if ((rc = send_msg(h, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0)) < 0 ||
         (rc = get_u64(h, VHOST_USER_GET_FEATURES, &h->features)) < 0)
         goto fail;

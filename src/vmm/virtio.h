@@ -12,6 +12,8 @@
 #include "vmm.h"
 #include "vmm_int.h"
 
+#include <sys/types.h>
+
 /* virtio 1.2, 2.1 device status */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
 #define VIRTIO_STATUS_DRIVER      2
@@ -87,6 +89,28 @@ struct virtio_dev {
 
 /* ---- virtio-mmio transport (virtio_mmio.c) ---- */
 struct virtio_mmio;
+
+/* What a driver did wrong, counted per transport (and logged rate-limited). One list gives the
+ * enum and the names. */
+#define VIRTIO_MMIO_ERRORS(X)                                                                      \
+    X(UNALIGNED, "unaligned")       /* a register access not 32 bits wide and aligned */           \
+    X(BAD_REGISTER, "bad_register") /* a write to a read-only or unknown register, or a read       \
+                                       of a write-only one */                                      \
+    X(CONFIG, "config")             /* config space: beyond its end, or a write */                 \
+    X(SEQUENCE, "out_of_order")     /* a write outside the driver sequence of virtio 1.2 3.1.1 */  \
+    X(FEATURES, "bad_features")     /* features not offered, or without VERSION_1 */               \
+    X(NO_QUEUE, "no_such_queue") /* a queue register or notify for a queue that does not exist */  \
+    X(BAD_RING, "bad_ring")      /* ring size or addresses: the device failed */                   \
+    X(BACKEND, "backend_failed") /* DRIVER_OK, but the backend could not start: failed */
+enum virtio_mmio_error {
+#define VIRTIO_MMIO_ERR_ENUM(e, s) VIRTIO_MMIO_ERR_##e,
+    VIRTIO_MMIO_ERRORS(VIRTIO_MMIO_ERR_ENUM)
+#undef VIRTIO_MMIO_ERR_ENUM
+        VIRTIO_MMIO_ERR_MAX
+};
+extern const char *const virtio_mmio_error_names[VIRTIO_MMIO_ERR_MAX];
+/* A snapshot of the counters (any thread). */
+void virtio_mmio_errors(struct virtio_mmio *t, uint64_t out[VIRTIO_MMIO_ERR_MAX]);
 /*
  * Create the transport at `base` on the MMIO bus with interrupt `gsi`. When the VM has a
  * KVM fd, the device's kick fds become ioeventfds and its call fd an irqfd.
@@ -119,6 +143,7 @@ void vmm_net_poll(struct vmm_net *n);
 /* ---- vhost-user frontend for memory the VMM owns (vhost_net.c) ---- */
 struct vhost_net {
     int sock;
+    pid_t peer_pid;             /* the backend process (SO_PEERCRED), 0 if unknown */
     uint64_t features;          /* offered by the backend */
     uint64_t protocol_features; /* negotiated */
     bool reply_ack;
@@ -145,5 +170,11 @@ int vhost_net_stop(struct vhost_net *h, const struct vhost_net_queue *q, unsigne
 int vmm_ctl_port_add(const char *ctl_socket, const char *bridge, const char *name,
                      const char *vm_name, char *path, size_t cap);
 int vmm_ctl_port_del(const char *ctl_socket, const char *name);
+/* port-add again for a port a restarted vswitchd does not know (it ran without its state
+ * file): as vmm_ctl_port_add, but a vswitchd that is not up yet is not logged. */
+int vmm_ctl_port_readd(const char *ctl_socket, const char *bridge, const char *name,
+                       const char *vm_name, char *path, size_t cap);
+/* The pid of the vswitchd serving ctl_socket (SO_PEERCRED). 0 or -errno. */
+int vmm_ctl_peer_pid(const char *ctl_socket, pid_t *pid);
 
 #endif

@@ -23,6 +23,12 @@
 
 #define MOD "virtio-mmio"
 
+const char *const virtio_mmio_error_names[VIRTIO_MMIO_ERR_MAX] = {
+#define VIRTIO_MMIO_ERR_NAME(e, s) [VIRTIO_MMIO_ERR_##e] = s,
+    VIRTIO_MMIO_ERRORS(VIRTIO_MMIO_ERR_NAME)
+#undef VIRTIO_MMIO_ERR_NAME
+};
+
 struct virtio_mmio {
     struct vmm *vm;
     struct virtio_dev *dev;
@@ -37,10 +43,15 @@ struct virtio_mmio {
     bool ioeventfd_set[VIRTIO_MAX_QUEUES];
     bool irqfd_set;
     struct virtio_queue_cfg q[VIRTIO_MAX_QUEUES];
+    uint64_t errors[VIRTIO_MMIO_ERR_MAX]; /* under lock */
 };
 
-static void set_needs_reset(struct virtio_mmio *t, const char *why)
+/* Count a driver error (transport lock held). */
+#define BAD(t, e) ((t)->errors[VIRTIO_MMIO_ERR_##e]++)
+
+static void set_needs_reset(struct virtio_mmio *t, enum virtio_mmio_error err, const char *why)
 {
+    t->errors[err]++;
     VLOG_RL(WARN, MOD, "device at %#llx failed: %s (needs reset)", (unsigned long long)t->base,
             why);
     t->failed = true;
@@ -69,11 +80,13 @@ static struct virtio_queue_cfg *writable_queue(struct virtio_mmio *t, const char
 {
     struct virtio_queue_cfg *q = cur_queue(t);
     if (!q) {
+        BAD(t, NO_QUEUE);
         VLOG_RL(WARN, MOD, "%s for queue %u, which does not exist", reg, t->queue_sel);
         return NULL;
     }
     if (!(t->status & VIRTIO_STATUS_FEATURES_OK) || (t->status & VIRTIO_STATUS_DRIVER_OK) ||
         q->ready) {
+        BAD(t, SEQUENCE);
         VLOG_RL(WARN, MOD, "%s for queue %u in status %#x%s: ignored", reg, t->queue_sel, t->status,
                 q->ready ? " (queue ready)" : "");
         return NULL;
@@ -92,12 +105,14 @@ static void queue_set_ready(struct virtio_mmio *t, struct virtio_queue_cfg *q, u
         return; /* already not ready (writable_queue checked) */
     uint64_t n = q->num;
     if (n == 0 || n > t->dev->queue_max || (n & (n - 1))) {
-        set_needs_reset(t, "queue size is not a power of two within the maximum");
+        set_needs_reset(t, VIRTIO_MMIO_ERR_BAD_RING,
+                        "queue size is not a power of two within the maximum");
         return;
     }
     if (!ring_ok(t, q->desc, 16 * n, 16) || !ring_ok(t, q->driver, 6 + 2 * n, 2) ||
         !ring_ok(t, q->device, 6 + 8 * n, 4)) {
-        set_needs_reset(t, "queue addresses misaligned or outside guest memory");
+        set_needs_reset(t, VIRTIO_MMIO_ERR_BAD_RING,
+                        "queue addresses misaligned or outside guest memory");
         return;
     }
     q->ready = true;
@@ -111,11 +126,13 @@ static void set_status(struct virtio_mmio *t, uint32_t v)
     }
     v &= 0xff; /* the status register is 8 bits wide */
     if (t->status & ~v) {
+        BAD(t, SEQUENCE);
         VLOG_RL(WARN, MOD, "status %#x clears bits of %#x without a reset: ignored", v, t->status);
         return;
     }
     uint32_t added = v & ~t->status;
     if (t->failed && (added & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK))) {
+        BAD(t, SEQUENCE);
         VLOG_RL(WARN, MOD, "status %#x on a failed device: ignored", v);
         return;
     }
@@ -123,12 +140,14 @@ static void set_status(struct virtio_mmio *t, uint32_t v)
         uint64_t offered = t->dev->ops->features(t->dev->opaque);
         if (!(v & VIRTIO_STATUS_DRIVER) || (t->drv_features & ~offered) ||
             !(t->drv_features & (1ull << VIRTIO_F_VERSION_1))) {
+            BAD(t, FEATURES);
             VLOG_RL(WARN, MOD, "features %#llx not acceptable (offered %#llx, VERSION_1 needed)",
                     (unsigned long long)t->drv_features, (unsigned long long)offered);
             v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
         }
     }
     if ((added & VIRTIO_STATUS_DRIVER_OK) && !(v & VIRTIO_STATUS_FEATURES_OK)) {
+        BAD(t, SEQUENCE);
         VLOG_RL(WARN, MOD, "DRIVER_OK without FEATURES_OK: ignored");
         v &= ~(uint32_t)VIRTIO_STATUS_DRIVER_OK;
     }
@@ -137,7 +156,7 @@ static void set_status(struct virtio_mmio *t, uint32_t v)
         int rc = t->dev->ops->activate(t->dev->opaque, t->drv_features, t->q, t->dev->num_queues);
         if (rc < 0) {
             t->status &= ~(uint32_t)VIRTIO_STATUS_DRIVER_OK;
-            set_needs_reset(t, "the backend could not start");
+            set_needs_reset(t, VIRTIO_MMIO_ERR_BACKEND, "the backend could not start");
         }
     }
 }
@@ -171,6 +190,7 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
     case VIRTIO_MMIO_QUEUE_SEL:
         return t->queue_sel;
     default:
+        BAD(t, BAD_REGISTER);
         VLOG_RL(INFO, MOD, "read of register %#llx (write-only or unknown): 0",
                 (unsigned long long)off);
         return 0;
@@ -197,14 +217,17 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
         break;
     case VIRTIO_MMIO_DRIVER_FEATURES:
         if (!(t->status & VIRTIO_STATUS_DRIVER) || (t->status & VIRTIO_STATUS_FEATURES_OK)) {
+            BAD(t, SEQUENCE);
             VLOG_RL(WARN, MOD, "driver features written in status %#x: ignored", t->status);
             break;
         }
         if (t->drv_features_sel <= 1)
             set_half(&t->drv_features, v, t->drv_features_sel == 1);
-        else if (v)
+        else if (v) {
+            BAD(t, FEATURES);
             VLOG_RL(INFO, MOD, "driver features word %u = %#x: no such features",
                     t->drv_features_sel, v);
+        }
         break;
     case VIRTIO_MMIO_QUEUE_SEL:
         t->queue_sel = v;
@@ -236,8 +259,10 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
         break;
     case VIRTIO_MMIO_QUEUE_NOTIFY:
         /* Valid indices are ioeventfds and never get here (except without KVM, in tests). */
-        if (v >= t->dev->num_queues)
+        if (v >= t->dev->num_queues) {
+            BAD(t, NO_QUEUE);
             VLOG_RL(WARN, MOD, "notify for queue %u, which does not exist", v);
+        }
         break;
     case VIRTIO_MMIO_INTERRUPT_ACK:
         break; /* the status is a constant while the backend raises the interrupts */
@@ -245,6 +270,7 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
         set_status(t, v);
         break;
     default:
+        BAD(t, BAD_REGISTER);
         VLOG_RL(INFO, MOD, "write %#x to register %#llx (read-only or unknown): ignored", v,
                 (unsigned long long)off);
         break;
@@ -258,17 +284,20 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
     if (off >= VIRTIO_MMIO_CONFIG) {
         uint64_t coff = off - VIRTIO_MMIO_CONFIG;
         if (coff >= t->dev->config_size || len > t->dev->config_size - coff) {
+            BAD(t, CONFIG);
             VLOG_RL(INFO, MOD, "config access at %#llx len %u beyond the config space",
                     (unsigned long long)coff, len);
             if (!is_write)
                 memset(data, 0, len);
         } else if (is_write) {
+            BAD(t, CONFIG);
             VLOG_RL(INFO, MOD, "config write at %#llx: read-only, ignored",
                     (unsigned long long)coff);
         } else {
             t->dev->ops->config_read(t->dev->opaque, (uint32_t)coff, data, len);
         }
     } else if (len != 4 || off % 4) {
+        BAD(t, UNALIGNED);
         VLOG_RL(WARN, MOD, "register access at %#llx len %u is not an aligned 32-bit access",
                 (unsigned long long)off, len);
         if (!is_write)
@@ -295,6 +324,13 @@ uint32_t virtio_mmio_status(struct virtio_mmio *t)
     uint32_t s = t->status;
     pthread_mutex_unlock(&t->lock);
     return s;
+}
+
+void virtio_mmio_errors(struct virtio_mmio *t, uint64_t out[VIRTIO_MMIO_ERR_MAX])
+{
+    pthread_mutex_lock(&t->lock);
+    memcpy(out, t->errors, sizeof(t->errors));
+    pthread_mutex_unlock(&t->lock);
 }
 
 static int kvm_ioeventfd(struct virtio_mmio *t, unsigned qi, bool assign)

@@ -10,7 +10,9 @@
  * vswitchd restarts: the main thread notices the socket closing (vmm_net_poll), reconnects
  * once a second and, if the driver had the device running, starts the rings again with the
  * used index as the base (what the backend had finished; split rings complete in order for
- * our backend). The guest sees a pause, not a reset.
+ * our backend). The guest sees a pause, not a reset. A port we created (--net BRIDGE) that a
+ * new vswitchd does not have (it ran without its state file) is created again; one the same
+ * vswitchd deleted (an administrator's port-del) is not: the NIC then stays down.
  *
  * Threads: activate/reset on vCPU threads (transport lock held), poll on the main thread;
  * `lock` serializes them.
@@ -52,6 +54,7 @@ struct vmm_net {
     struct vmm *vm;
     pthread_mutex_t lock;
     char name[VSW_NAME_MAX]; /* our port name, when we created the port */
+    char bridge[VSW_NAME_MAX];
     char ctl_socket[108];
     char path[108];
     bool port_created;
@@ -63,6 +66,8 @@ struct vmm_net {
     struct virtio_net_config config;
     struct virtio_dev vdev;
     uint64_t next_reconnect_ns;
+    pid_t backend_pid;   /* the vswitchd we were last connected to */
+    bool deleted_logged; /* "port deleted" said once */
 };
 
 static uint64_t net_features(void *opaque)
@@ -208,6 +213,7 @@ struct vmm_net *vmm_net_create(struct vmm *vm, const struct vmm_net_cfg *cfg,
     } else {
         snprintf(n->ctl_socket, sizeof(n->ctl_socket), "%s", ctl_socket);
         snprintf(n->name, sizeof(n->name), "vm%u-%u", (unsigned)getpid(), index);
+        snprintf(n->bridge, sizeof(n->bridge), "%s", cfg->bridge);
         rc = vmm_ctl_port_add(ctl_socket, cfg->bridge, n->name, vm->name, n->path, sizeof(n->path));
         if (rc < 0) {
             VLOG(ERR, MOD, "port-add %s on bridge %s: %s", n->name, cfg->bridge, strerror(-rc));
@@ -224,6 +230,7 @@ struct vmm_net *vmm_net_create(struct vmm *vm, const struct vmm_net_cfg *cfg,
         goto fail;
     }
     compute_features(n);
+    n->backend_pid = n->vh.peer_pid;
     char mac[18];
     vsw_mac_format((const struct vsw_mac *)n->config.mac, mac);
     if (n->port_created)
@@ -279,6 +286,57 @@ static void bases_from_used(struct vmm_net *n)
     }
 }
 
+/*
+ * Our port's socket is not there (or nobody listens on it). If a different vswitchd now runs
+ * (it restarted without its state file), create the port again; if it is the one we were
+ * connected to, someone deleted the port on purpose: leave it. Lock held.
+ */
+static bool readd_port(struct vmm_net *n)
+{
+    pid_t pid;
+    char path[sizeof(n->path)];
+    if (!n->port_created || vmm_ctl_peer_pid(n->ctl_socket, &pid) < 0)
+        return false; /* no vswitchd yet */
+    if (pid == n->backend_pid) {
+        if (!n->deleted_logged)
+            VLOG(WARN, MOD, "port %s was deleted in vswitchd (pid %d): the NIC stays down", n->name,
+                 (int)pid);
+        n->deleted_logged = true;
+        return false;
+    }
+    if (vmm_ctl_port_readd(n->ctl_socket, n->bridge, n->name, n->vm->name, path, sizeof(path)) < 0)
+        return false;
+    VLOG(INFO, MOD, "port %s created again on bridge %s (vswitchd pid %d did not have it)", n->name,
+         n->bridge, (int)pid);
+    snprintf(n->path, sizeof(n->path), "%s", path);
+    return true;
+}
+
+/* Connect to the backend again and, if the driver runs the device, restart the rings. */
+static void reconnect(struct vmm_net *n)
+{
+    int rc = vhost_net_connect(&n->vh, n->path);
+    if ((rc == -ENOENT || rc == -ECONNREFUSED) && readd_port(n))
+        rc = connect_backend(n, NET_CONNECT_TRIES);
+    if (rc < 0)
+        return;
+    n->backend_pid = n->vh.peer_pid;
+    n->deleted_logged = false;
+    if ((n->vh.features & NET_PASSTHROUGH & n->acked) != (n->acked & ~NET_OWN)) {
+        VLOG(WARN, MOD, "%s: the new backend lacks features the driver uses", n->path);
+        vhost_net_close(&n->vh);
+    } else if (n->active) {
+        bases_from_used(n);
+        rc = vhost_net_start(&n->vh, n->acked & ~NET_OWN, &n->vm->mem, n->q, 2);
+        VLOG(INFO, MOD, "%s: reconnected%s%s", n->path, rc < 0 ? ", restart failed: " : "",
+             rc < 0 ? strerror(-rc) : "");
+        if (rc < 0)
+            vhost_net_close(&n->vh);
+    } else {
+        VLOG(INFO, MOD, "%s: reconnected", n->path);
+    }
+}
+
 void vmm_net_poll(struct vmm_net *n)
 {
     pthread_mutex_lock(&n->lock);
@@ -293,21 +351,7 @@ void vmm_net_poll(struct vmm_net *n)
         }
     } else if (vsw_now_ns() >= n->next_reconnect_ns) {
         n->next_reconnect_ns = vsw_now_ns() + 1000000000ull;
-        if (vhost_net_connect(&n->vh, n->path) == 0) {
-            if ((n->vh.features & NET_PASSTHROUGH & n->acked) != (n->acked & ~NET_OWN)) {
-                VLOG(WARN, MOD, "%s: the new backend lacks features the driver uses", n->path);
-                vhost_net_close(&n->vh);
-            } else if (n->active) {
-                bases_from_used(n);
-                int rc = vhost_net_start(&n->vh, n->acked & ~NET_OWN, &n->vm->mem, n->q, 2);
-                VLOG(INFO, MOD, "%s: reconnected%s%s", n->path, rc < 0 ? ", restart failed: " : "",
-                     rc < 0 ? strerror(-rc) : "");
-                if (rc < 0)
-                    vhost_net_close(&n->vh);
-            } else {
-                VLOG(INFO, MOD, "%s: reconnected", n->path);
-            }
-        }
+        reconnect(n);
     }
     pthread_mutex_unlock(&n->lock);
 }

@@ -1,8 +1,9 @@
 /*
  * The machine: KVM VM with in-kernel irqchip and PIT, memory, vCPUs, devices, boot. The main
  * thread builds it, starts the vCPU threads, then waits in poll() for a stop request (a guest
- * power-off or reset from a vCPU, or SIGINT/SIGTERM through a signalfd) and watches the
- * vhost-user connections; then it stops the vCPUs and tears down in reverse order.
+ * power-off or reset from a vCPU, SIGINT/SIGTERM through a signalfd, or Ctrl-A x on the
+ * console) and watches the vhost-user connections and the console's input; then it stops the
+ * vCPUs and tears down in reverse order.
  */
 #include "vmm.h"
 #include "vmm_int.h"
@@ -333,18 +334,25 @@ out:
     return rc;
 }
 
-static int wait_for_stop(struct vmm *vm, int sigfd, struct vmm_net **nets, unsigned nnets)
+static int wait_for_stop(struct vmm *vm, int sigfd, struct vmm_net **nets, unsigned nnets,
+                         struct vmm_console *con)
 {
     for (;;) {
-        struct pollfd p[2 + VMM_MAX_NETS];
+        struct pollfd p[2 + VMM_MAX_NETS + VMM_CONSOLE_POLLFDS];
         unsigned n = 0;
         p[n++] = (struct pollfd){.fd = vm->stopfd, .events = POLLIN};
         p[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
         for (unsigned i = 0; i < nnets; i++)
             p[n++] = (struct pollfd){.fd = vmm_net_pollfd(nets[i]), .events = POLLIN};
-        int r = poll(p, n, 1000);
+        int timeout = 1000;
+        unsigned con_idx = n;
+        unsigned ncon = vmm_console_pollfds(con, p + n, &timeout);
+        n += ncon;
+        int r = poll(p, n, timeout);
         if (r < 0 && errno != EINTR)
             return -errno;
+        if (r > 0)
+            vmm_console_handle(con, p + con_idx, ncon);
         if (p[0].revents)
             return 0;
         if (p[1].revents) {
@@ -362,12 +370,41 @@ static int wait_for_stop(struct vmm *vm, int sigfd, struct vmm_net **nets, unsig
     }
 }
 
+/* What the guest did wrong, once at the end (each case was logged rate-limited when it
+ * happened): unclaimed port I/O and MMIO, and each NIC's virtio-mmio errors. */
+static void log_guest_errors(struct vmm *vm, struct virtio_mmio **mmio, unsigned nnets)
+{
+    uint64_t pio = __atomic_load_n(&vm->pio.unclaimed, __ATOMIC_RELAXED);
+    uint64_t mm = __atomic_load_n(&vm->mmio.unclaimed, __ATOMIC_RELAXED);
+    if (pio || mm)
+        VLOG(WARN, VMM_MODULE, "guest errors: unclaimed port I/O %llu, unclaimed MMIO %llu",
+             (unsigned long long)pio, (unsigned long long)mm);
+    for (unsigned i = 0; i < nnets; i++) {
+        uint64_t err[VIRTIO_MMIO_ERR_MAX];
+        char line[256];
+        size_t n = 0;
+        virtio_mmio_errors(mmio[i], err);
+        for (unsigned k = 0; k < VIRTIO_MMIO_ERR_MAX; k++) {
+            if (!err[k])
+                continue;
+            int w = snprintf(line + n, sizeof(line) - n, " %s=%llu", virtio_mmio_error_names[k],
+                             (unsigned long long)err[k]);
+            if (w < 0 || (size_t)w >= sizeof(line) - n)
+                break;
+            n += (size_t)w;
+        }
+        if (n)
+            VLOG(WARN, VMM_MODULE, "guest errors: net%u virtio-mmio:%s", i, line);
+    }
+}
+
 int vmm_run(const struct vmm_config *cfg)
 {
     struct vmm *vm = calloc(1, sizeof(*vm));
     struct vmm_serial *serial = NULL;
     struct vmm_net *nets[VMM_MAX_NETS] = {0};
     struct virtio_mmio *mmio[VMM_MAX_NETS] = {0};
+    struct vmm_console *con = NULL;
     int status = VMM_STATUS_ERROR;
     int sigfd = -1;
     int rc;
@@ -391,6 +428,8 @@ int vmm_run(const struct vmm_config *cfg)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* A console or vswitchd that went away is an error to handle, not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
     sigdelset(&set, SIGUSR1);
     sigfd = signalfd(-1, &set, SFD_CLOEXEC);
     vm->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -399,7 +438,7 @@ int vmm_run(const struct vmm_config *cfg)
 
     if ((rc = vm_create(vm, cfg)) < 0)
         goto out;
-    if (!(serial = vmm_serial_create(vm, STDOUT_FILENO)) || vmm_power_init(vm) < 0)
+    if (!(serial = vmm_serial_create(vm, -1)) || vmm_power_init(vm) < 0)
         goto out;
 
     for (unsigned i = 0; i < cfg->nnets; i++) {
@@ -423,6 +462,9 @@ int vmm_run(const struct vmm_config *cfg)
         goto out;
     }
 
+    /* Before the vCPUs: the guest's first line must find its console. */
+    if (!(con = vmm_console_open(vm, serial, cfg->console)))
+        goto out;
     for (unsigned i = 0; i < vm->ncpus; i++) {
         if ((rc = vmm_vcpu_start(&vm->cpus[i])) < 0) {
             VLOG(ERR, VMM_MODULE, "vcpu%u thread: %s", i, strerror(-rc));
@@ -430,11 +472,16 @@ int vmm_run(const struct vmm_config *cfg)
             break;
         }
     }
-    wait_for_stop(vm, sigfd, nets, cfg->nnets);
+    wait_for_stop(vm, sigfd, nets, cfg->nnets, con);
     for (unsigned i = 0; i < vm->ncpus; i++)
         vmm_vcpu_kick(&vm->cpus[i]);
     for (unsigned i = 0; i < vm->ncpus; i++)
         vmm_vcpu_join(&vm->cpus[i]);
+    /* After the vCPUs: their last output still reaches a socket client. */
+    vmm_console_close(con);
+    con = NULL;
+
+    log_guest_errors(vm, mmio, cfg->nnets);
 
     switch (vm->exit_kind) {
     case VMM_EXIT_POWEROFF:
@@ -456,6 +503,7 @@ out:
             virtio_mmio_destroy(mmio[i]);
             vmm_net_destroy(nets[i]);
         }
+        vmm_console_close(con);
         vmm_serial_destroy(serial);
         for (unsigned i = 0; i < vm->ncpus; i++)
             vmm_vcpu_fini(&vm->cpus[i]);

@@ -31,7 +31,8 @@ struct vmm_config {
     const char *ctl_socket; /* vswitchd control socket for --net BRIDGE */
     unsigned nnets;
     struct vmm_net_cfg nets[VMM_MAX_NET_CFG];
-    bool dry_run; /* build the machine (memory, tables, registers), then stop: status 0 */
+    bool dry_run;        /* build the machine (memory, tables, registers), then stop: status 0 */
+    const char *console; /* NULL or "stdio", "none", "unix:PATH" (see docs/vmm.md) */
 };
 
 /*
@@ -41,5 +42,7 @@ struct vmm_config {
  */
 #define VMM_STATUS_ERROR 125
 int vmm_run(const struct vmm_config *cfg);
+/* 0 when spec is a valid --console value (stdio, none, unix:PATH), else -EINVAL. */
+int vmm_console_check(const char *spec);
 
 #endif

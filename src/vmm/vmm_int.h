@@ -1,8 +1,8 @@
 /*
  * vmm internals: the pieces of vswitch-vmm and the contracts between them. One file per
  * piece (mem.c, vcpu.c, boot_raw.c, boot_linux.c, boot_pvh.c, elf.c, aml.c, acpi.c, bus.c,
- * serial.c, power.c, virtio_mmio.c, virtio_net.c, vhost_net.c, ctl_client.c), in the style of
- * kvmtool.
+ * serial.c, console.c, power.c, virtio_mmio.c, virtio_net.c, vhost_net.c, ctl_client.c), in the
+ * style of kvmtool.
  *
  * Guest-physical layout (x86-64):
  *   0x0000_0000 .. low_size      RAM (low_size = min(mem, VMM_LOW_RAM_MAX)); boot structures
@@ -17,6 +17,7 @@
 
 #include "common.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -82,13 +83,14 @@ struct vmm_bus {
         void *opaque;
         const char *name;
     } r[32];
+    uint64_t unclaimed; /* accesses no device took (atomic): counted guest errors */
 };
 
 /* Add a range. 0, -ENOSPC or -EEXIST (overlap). */
 int vmm_bus_add(struct vmm_bus *b, uint64_t base, uint64_t len, vmm_io_fn fn, void *opaque,
                 const char *name);
-/* Dispatch an access; an unclaimed address is logged (rate-limited), reads return all ones.
- * Returns true when a device claimed it. */
+/* Dispatch an access; an unclaimed address is logged (rate-limited) and counted (except port
+ * 0x80, the POST port), reads return all ones. Returns true when a device claimed it. */
 bool vmm_bus_access(struct vmm_bus *b, const char *what, uint64_t addr, uint8_t *data, uint32_t len,
                     bool is_write);
 
@@ -326,10 +328,48 @@ void vmm_request_exit(struct vmm *vm, enum vmm_exit_kind kind, int status);
 bool vmm_stopping(const struct vmm *vm);
 
 /* ---- devices ---- */
-/* 8250 UART at 0x3f8 writing to fd `out` (serial.c). */
+/* 8250 UART at 0x3f8 writing to fd `out` (-1: nowhere yet) (serial.c). NULL and errno on
+ * failure. */
 struct vmm_serial;
+#define VMM_SERIAL_RX_MAX  64   /* receive FIFO: console input waits outside while it is full */
+#define VMM_SERIAL_HISTORY 4096 /* output kept for a console that attaches later */
 struct vmm_serial *vmm_serial_create(struct vmm *vm, int out_fd);
 void vmm_serial_destroy(struct vmm_serial *s);
+/* Send output to fd from now on (-1: nowhere), after flushing a pending partial line to the
+ * old one; with replay, first write the kept history to fd. */
+void vmm_serial_set_output(struct vmm_serial *s, int fd, bool replay);
+/* Console input for the guest (main thread): queue up to n bytes, return how many fit. */
+size_t vmm_serial_input(struct vmm_serial *s, const uint8_t *p, size_t n);
+/* Bytes the receive FIFO can take now. */
+size_t vmm_serial_rx_room(struct vmm_serial *s);
+/* The level the UART drives on IRQ 4 (for tests). */
+bool vmm_serial_irq(struct vmm_serial *s);
+
+/* The terminal escape (as in QEMU's -nographic): Ctrl-A x ends the VM, Ctrl-A Ctrl-A sends one
+ * Ctrl-A; Ctrl-A and any other key are dropped. The state carries across reads. */
+#define VMM_CONSOLE_ESC 0x01
+struct vmm_console_esc {
+    bool armed; /* the last byte was Ctrl-A */
+};
+/* Filter buf[0..*n) in place (*n shrinks). Returns 1 when Ctrl-A x was seen (*n = the bytes
+ * before it), else 0. */
+int vmm_console_escape(struct vmm_console_esc *e, uint8_t *buf, size_t *n);
+
+/* ---- the console (console.c): where the UART's output goes, where its input comes from ----
+ * spec: NULL or "stdio" (stdout; input from stdin when it is a pipe, a socket or a terminal
+ * we are in the foreground of), "none", or "unix:PATH" (a listening socket; one client at a
+ * time gets the output, after the last VMM_SERIAL_HISTORY bytes, and types input). Main thread
+ * only. */
+struct vmm_console;
+#define VMM_CONSOLE_POLLFDS 2
+/* Open the console and point the UART at it. NULL and errno on failure (logged). */
+struct vmm_console *vmm_console_open(struct vmm *vm, struct vmm_serial *serial, const char *spec);
+/* Restore the terminal, close sockets (the UART's output goes nowhere). NULL is fine. */
+void vmm_console_close(struct vmm_console *c);
+/* Fill up to VMM_CONSOLE_POLLFDS entries; lower *timeout_ms when input waits for the guest. */
+unsigned vmm_console_pollfds(struct vmm_console *c, struct pollfd *p, int *timeout_ms);
+/* After poll(): p and n as vmm_console_pollfds gave them. */
+void vmm_console_handle(struct vmm_console *c, const struct pollfd *p, unsigned n);
 
 /* Power: the test exit port, ACPI PM1a control, reset port 0xcf9 and the i8042 reset. */
 #define VMM_EXIT_PORT       0xf4  /* a byte written here: power off, VMM exit status = the byte */

@@ -335,6 +335,239 @@ static void test_odd_accesses(void **state)
     wr(e, VIRTIO_MMIO_STATUS, 0);
 }
 
+/*
+ * Every kind of driver error, one row each: the device starts in a given state, takes a few
+ * accesses, and must end with exactly the expected error counters and status (the error is
+ * ignored, or fails the device).
+ */
+enum start { RESET, DRIVER, FEATURES, QUEUES, LIVE };
+struct access {
+    uint64_t off;
+    uint32_t len, val;
+    bool write;
+};
+#define W(o, v)                                                                                    \
+    {                                                                                              \
+        (o), 4, (v), true                                                                          \
+    }
+#define R(o)                                                                                       \
+    {                                                                                              \
+        (o), 4, 0, false                                                                           \
+    }
+
+static void start_in(struct env *e, enum start st)
+{
+    wr(e, VIRTIO_MMIO_STATUS, 0);
+    if (st == RESET)
+        return;
+    if (st == DRIVER) {
+        wr(e, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+        wr(e, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+        return;
+    }
+    negotiate(e, FEAT);
+    if (st == FEATURES)
+        return;
+    set_queue(e, 0, 16, 0x10000);
+    set_queue(e, 1, 16, 0x20000);
+    if (st == LIVE)
+        wr(e, VIRTIO_MMIO_STATUS, S_LIVE);
+}
+
+#define S_DRV (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER)
+#define NR    VIRTIO_STATUS_NEEDS_RESET
+
+static void test_error_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        enum start start;
+        int activate_rc;
+        struct access a[6];
+        uint8_t want[VIRTIO_MMIO_ERR_MAX];
+        uint32_t status;
+    } rows[] = {
+        {"byte write to Status",
+         RESET,
+         0,
+         {{VIRTIO_MMIO_STATUS, 1, 1, true}},
+         {[VIRTIO_MMIO_ERR_UNALIGNED] = 1},
+         0},
+        {"misaligned read",
+         RESET,
+         0,
+         {{VIRTIO_MMIO_STATUS + 2, 4, 0, false}},
+         {[VIRTIO_MMIO_ERR_UNALIGNED] = 1},
+         0},
+        {"8-byte write",
+         FEATURES,
+         0,
+         {{VIRTIO_MMIO_QUEUE_DESC_LOW, 8, 0, true}},
+         {[VIRTIO_MMIO_ERR_UNALIGNED] = 1},
+         S_FEAT},
+        {"write to MagicValue",
+         RESET,
+         0,
+         {W(VIRTIO_MMIO_MAGIC_VALUE, 1)},
+         {[VIRTIO_MMIO_ERR_BAD_REGISTER] = 1},
+         0},
+        {"read of QueueNum (write-only)",
+         RESET,
+         0,
+         {R(VIRTIO_MMIO_QUEUE_NUM)},
+         {[VIRTIO_MMIO_ERR_BAD_REGISTER] = 1},
+         0},
+        {"unknown register",
+         RESET,
+         0,
+         {W(0x0f0, 1), R(0x0f0)},
+         {[VIRTIO_MMIO_ERR_BAD_REGISTER] = 2},
+         0},
+        {"config write",
+         LIVE,
+         0,
+         {{VIRTIO_MMIO_CONFIG, 1, 0, true}},
+         {[VIRTIO_MMIO_ERR_CONFIG] = 1},
+         S_LIVE},
+        {"config read past its end",
+         RESET,
+         0,
+         {{VIRTIO_MMIO_CONFIG + 7, 2, 0, false}},
+         {[VIRTIO_MMIO_ERR_CONFIG] = 1},
+         0},
+        {"features before DRIVER",
+         RESET,
+         0,
+         {W(VIRTIO_MMIO_DRIVER_FEATURES, 1)},
+         {[VIRTIO_MMIO_ERR_SEQUENCE] = 1},
+         0},
+        {"features after FEATURES_OK",
+         FEATURES,
+         0,
+         {W(VIRTIO_MMIO_DRIVER_FEATURES, 0)},
+         {[VIRTIO_MMIO_ERR_SEQUENCE] = 1},
+         S_FEAT},
+        {"features not offered",
+         DRIVER,
+         0,
+         {W(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0), W(VIRTIO_MMIO_DRIVER_FEATURES, 1u << 3),
+          W(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1), W(VIRTIO_MMIO_DRIVER_FEATURES, 1),
+          W(VIRTIO_MMIO_STATUS, S_FEAT)},
+         {[VIRTIO_MMIO_ERR_FEATURES] = 1},
+         S_DRV},
+        {"no VERSION_1",
+         DRIVER,
+         0,
+         {W(VIRTIO_MMIO_STATUS, S_FEAT)},
+         {[VIRTIO_MMIO_ERR_FEATURES] = 1},
+         S_DRV},
+        {"features word 2",
+         DRIVER,
+         0,
+         {W(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 2), W(VIRTIO_MMIO_DRIVER_FEATURES, 1)},
+         {[VIRTIO_MMIO_ERR_FEATURES] = 1},
+         S_DRV},
+        {"queue set-up before FEATURES_OK",
+         DRIVER,
+         0,
+         {W(VIRTIO_MMIO_QUEUE_NUM, 16), W(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x10000),
+          W(VIRTIO_MMIO_QUEUE_READY, 1)},
+         {[VIRTIO_MMIO_ERR_SEQUENCE] = 3},
+         S_DRV},
+        {"queue change while live",
+         LIVE,
+         0,
+         {W(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x30000), W(VIRTIO_MMIO_QUEUE_NUM, 32)},
+         {[VIRTIO_MMIO_ERR_SEQUENCE] = 2},
+         S_LIVE},
+        {"queue change once ready",
+         QUEUES,
+         0,
+         {W(VIRTIO_MMIO_QUEUE_DEVICE_LOW, 0x40000)},
+         {[VIRTIO_MMIO_ERR_SEQUENCE] = 1},
+         S_FEAT},
+        {"status bit cleared",
+         FEATURES,
+         0,
+         {W(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE)},
+         {[VIRTIO_MMIO_ERR_SEQUENCE] = 1},
+         S_FEAT},
+        {"DRIVER_OK without FEATURES_OK",
+         DRIVER,
+         0,
+         {W(VIRTIO_MMIO_STATUS, S_DRV | VIRTIO_STATUS_DRIVER_OK)},
+         {[VIRTIO_MMIO_ERR_SEQUENCE] = 1},
+         S_DRV},
+        {"queue that does not exist",
+         FEATURES,
+         0,
+         {W(VIRTIO_MMIO_QUEUE_SEL, 5), W(VIRTIO_MMIO_QUEUE_NUM, 16), W(VIRTIO_MMIO_QUEUE_READY, 1)},
+         {[VIRTIO_MMIO_ERR_NO_QUEUE] = 2},
+         S_FEAT},
+        {"notify of a queue that does not exist",
+         LIVE,
+         0,
+         {W(VIRTIO_MMIO_QUEUE_NOTIFY, 9)},
+         {[VIRTIO_MMIO_ERR_NO_QUEUE] = 1},
+         S_LIVE},
+        {"ring size 3",
+         FEATURES,
+         0,
+         {W(VIRTIO_MMIO_QUEUE_SEL, 0), W(VIRTIO_MMIO_QUEUE_NUM, 3), W(VIRTIO_MMIO_QUEUE_READY, 1)},
+         {[VIRTIO_MMIO_ERR_BAD_RING] = 1},
+         S_FEAT | NR},
+        {"ring above guest memory",
+         FEATURES,
+         0,
+         {W(VIRTIO_MMIO_QUEUE_SEL, 0), W(VIRTIO_MMIO_QUEUE_NUM, 16),
+          W(VIRTIO_MMIO_QUEUE_DESC_HIGH, 1), W(VIRTIO_MMIO_QUEUE_READY, 1)},
+         {[VIRTIO_MMIO_ERR_BAD_RING] = 1},
+         S_FEAT | NR},
+        {"DRIVER_OK on a failed device",
+         FEATURES,
+         0,
+         {W(VIRTIO_MMIO_QUEUE_SEL, 0), W(VIRTIO_MMIO_QUEUE_NUM, 3), W(VIRTIO_MMIO_QUEUE_READY, 1),
+          W(VIRTIO_MMIO_STATUS, S_LIVE | NR)},
+         {[VIRTIO_MMIO_ERR_BAD_RING] = 1, [VIRTIO_MMIO_ERR_SEQUENCE] = 1},
+         S_FEAT | NR},
+        {"backend cannot start",
+         QUEUES,
+         -EIO,
+         {W(VIRTIO_MMIO_STATUS, S_LIVE)},
+         {[VIRTIO_MMIO_ERR_BACKEND] = 1},
+         S_FEAT | NR},
+        {"a clean run counts nothing", LIVE, 0, {W(VIRTIO_MMIO_STATUS, 0)}, {0}, 0},
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(rows); i++) {
+        void *st;
+        assert_int_equal(setup(&st), 0);
+        struct env *e = st;
+        start_in(e, rows[i].start);
+        uint64_t before[VIRTIO_MMIO_ERR_MAX], after[VIRTIO_MMIO_ERR_MAX];
+        virtio_mmio_errors(e->t, before);
+        e->fake.activate_rc = rows[i].activate_rc;
+        for (unsigned k = 0; k < ARRAY_SIZE(rows[i].a) && rows[i].a[k].len; k++) {
+            uint8_t buf[8];
+            uint32_t v = rows[i].a[k].val;
+            memset(buf, 0, sizeof(buf));
+            memcpy(buf, &v, 4);
+            virtio_mmio_access(e->t, rows[i].a[k].off, buf, rows[i].a[k].len, rows[i].a[k].write);
+        }
+        virtio_mmio_errors(e->t, after);
+        for (unsigned k = 0; k < VIRTIO_MMIO_ERR_MAX; k++) {
+            if (before[k] != 0 || after[k] != rows[i].want[k])
+                fail_msg("%s: %s = %llu (before %llu), want %u", rows[i].what,
+                         virtio_mmio_error_names[k], (unsigned long long)after[k],
+                         (unsigned long long)before[k], rows[i].want[k]);
+        }
+        if (rd(e, VIRTIO_MMIO_STATUS) != rows[i].status)
+            fail_msg("%s: status %#x, want %#x", rows[i].what, rd(e, VIRTIO_MMIO_STATUS),
+                     rows[i].status);
+        teardown(&st);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +577,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_odd_accesses, setup, teardown),
+        cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,12 @@ cat "$T/a.out"
 [ "$(grep -c '^ping 10.0.0.2 seq=[0-9]* ok' "$T/a.out")" -eq 3 ] || fail "guest a: pings"
 grep -q '^udp echo 10.0.0.2 ok' "$T/a.out" || fail "guest a: udp echo"
 grep -q '^evil: .*refused as expected' "$T/a.out" || fail "guest a: hostile accesses not refused"
+# ... and counted: 2 unknown ports, 2 unknown MMIO addresses, 2 narrow register accesses, 3
+# writes out of the driver sequence, a notify for queue 77, a ring outside memory.
+grep -q 'guest errors: unclaimed port I/O 2, unclaimed MMIO 2$' "$T/a.err" ||
+    fail "guest a: unclaimed accesses not counted"
+grep -q 'guest errors: net0 virtio-mmio: unaligned=2 out_of_order=3 no_such_queue=1 bad_ring=1$' \
+    "$T/a.err" || fail "guest a: virtio-mmio errors not counted"
 
 # The simulated guest's frames come back from guest b (which lingers a while).
 "$VSWITCHCTL" --socket "$T/vswitchd.sock" port-add br0 sim0 >"$T/sim0.path" 2>&1 ||
@@ -81,6 +87,7 @@ cat "$T/b.out"
 [ $RC_B -eq 0 ] || fail "guest b exited $RC_B"
 [ "$(grep -c '^ping 10.0.0.1 seq=[0-9]* ok' "$T/b.out")" -eq 3 ] || fail "guest b: pings"
 grep -q '^l2 echo frames=3' "$T/b.out" || fail "guest b: did not echo the simulated guest's frames"
+grep -q 'guest errors' "$T/b.err" && fail "guest b: errors counted for a well-behaved guest"
 
 # The VMMs removed the ports they created, and left the one they were given.
 if ctl port-list | grep -q '^vm[0-9]'; then

@@ -11,6 +11,7 @@
 #define IPPROTO_UDP     17
 #define UDP_ECHO_PORT   7
 #define UDP_CLIENT_PORT 40007
+#define DHCP_CLIENT     68
 #define ARP_SLOTS       8
 
 struct eth {
@@ -73,6 +74,11 @@ static uint16_t csum(const void *p, uint32_t len)
 void net_init(const struct tg_net *cfg)
 {
     me = *cfg;
+}
+
+void net_set_ip(uint32_t ip)
+{
+    me.ip = ip;
 }
 
 static const uint8_t *arp_lookup(uint32_t ip)
@@ -171,15 +177,30 @@ static void handle_ip(uint32_t len)
 {
     const struct eth *e = (const struct eth *)rxf;
     const struct ip4 *ip = (const struct ip4 *)(e + 1);
-    if (len < sizeof(*e) + sizeof(*ip) || ip->vihl != 0x45 || ip->dst != me.ip ||
-        (ip->frag & htons(0x3fff)))
+    if (len < sizeof(*e) + sizeof(*ip) || ip->vihl != 0x45 || (ip->frag & htons(0x3fff)))
+        return;
+    /* Without an address yet (DHCP), only broadcasts reach us; the server sends its replies
+     * that way because our requests set the broadcast flag. */
+    bool bcast_ip = ip->dst == 0xffffffffu;
+    if (!(me.ip && ip->dst == me.ip) && !bcast_ip)
         return;
     uint32_t tot = ntohs(ip->len);
     if (tot < sizeof(*ip) || tot > len - sizeof(*e))
         return;
     uint32_t plen = tot - sizeof(*ip);
     const uint8_t *payload = (const uint8_t *)(ip + 1);
-    arp_learn(ip->src, e->src);
+    if (ip->proto == IPPROTO_UDP && plen >= sizeof(struct udp)) {
+        const struct udp *u = (const struct udp *)payload;
+        uint32_t ulen = ntohs(u->len);
+        if (u->dport == htons(DHCP_CLIENT) && ulen >= sizeof(*u) && ulen <= plen) {
+            dhcp_input((const uint8_t *)(u + 1), ulen - (uint32_t)sizeof(*u));
+            return;
+        }
+    }
+    if (bcast_ip)
+        return;
+    if (ip->src)
+        arp_learn(ip->src, e->src);
 
     if (ip->proto == IPPROTO_ICMP && plen >= sizeof(struct icmp)) {
         const struct icmp *ic = (const struct icmp *)payload;
@@ -212,6 +233,19 @@ static void handle_ip(uint32_t len)
             udp_echo_seen = true;
         }
     }
+}
+
+void net_udp_send(const uint8_t *dmac, uint32_t dst, uint16_t sport, uint16_t dport,
+                  const void *data, uint32_t len)
+{
+    uint32_t ulen = (uint32_t)sizeof(struct udp) + len;
+    if (ulen > 1400)
+        return;
+    uint8_t *out = ip_build(dmac ? dmac : bcast, dst, IPPROTO_UDP, ulen);
+    struct udp *u = (struct udp *)out;
+    *u = (struct udp){.sport = htons(sport), .dport = htons(dport), .len = htons((uint16_t)ulen)};
+    memcpy(u + 1, data, len);
+    ip_send(ulen);
 }
 
 /* Send a simulated guest's frame back to it, payload untouched (it checks the bytes). */

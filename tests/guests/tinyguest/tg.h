@@ -94,9 +94,30 @@ void net_init(const struct tg_net *cfg);
 void net_poll(void);
 /* Frames of ethertype 0x88b5 (vsw-guest) sent back to their sender so far. */
 extern unsigned net_l2_echoed;
+void net_set_ip(uint32_t ip_be);
+/* One UDP datagram (our address as source, 0.0.0.0 before DHCP); dmac NULL: broadcast. */
+void net_udp_send(const uint8_t *dmac, uint32_t dst_be, uint16_t sport, uint16_t dport,
+                  const void *data, uint32_t len);
 /* Ping `ip` once with sequence `seq`; true when the reply came within timeout_ms. */
 bool net_ping(uint32_t ip, uint16_t seq, uint64_t timeout_ms);
 /* Send a UDP datagram to ip:7 and wait for the echo. */
 bool net_udp_echo(uint32_t ip, uint64_t timeout_ms);
+
+/* smp.c: start every AP (INIT, SIPI, SIPI); true when each one ran the trampoline. */
+#define TG_AP_MARK  0x9f00ul /* the APs' report: TG_AP_MAGIC, then their APIC id */
+#define TG_AP_MAGIC 0xa5
+bool smp_start_aps(void);
+
+/* dhcp.c: a DHCP client (RFC 2131, options of RFC 2132) */
+struct tg_lease {
+    uint32_t ip, mask, router, dns, server; /* network byte order; 0 when not given */
+    uint32_t seconds;                       /* lease time */
+};
+/* Get a lease for `mac` within timeout_ms; net_init() must have run (with ip 0). */
+bool dhcp_run(const uint8_t mac[6], uint64_t timeout_ms, struct tg_lease *out);
+/* A UDP payload for port 68 (called by net_poll). */
+void dhcp_input(const uint8_t *msg, uint32_t len);
+/* Messages dropped as malformed or unexpected so far. */
+extern unsigned dhcp_ignored;
 
 #endif
