@@ -8,6 +8,7 @@
  */
 #include "vu_int.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,7 +26,7 @@ static const struct vu_dev_ops ops = {.quiesce = nop, .state_changed = nop};
 
 static int make_memfd(const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("fuzz", MFD_CLOEXEC);
+    int fd = memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0 || ftruncate(fd, MEMFD_SIZE) < 0) {
         if (fd >= 0)
             close(fd);
@@ -40,6 +41,8 @@ static int make_memfd(const uint8_t *data, size_t size)
             munmap(p, MEMFD_SIZE);
         }
     }
+    /* Sealed as QEMU seals its dirty log, so SET_LOG_BASE (and logging) is reachable too. */
+    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
     return fd;
 }
 

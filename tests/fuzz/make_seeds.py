@@ -106,3 +106,18 @@ write("vu_msg", "getbase", b"".join(msgs + [rec(11, struct.pack("<II", 1, 0))]))
 write("vu_msg", "memslots", b"".join(msgs[:5] + [rec(36), rec(37, struct.pack("<Q", 0) + struct.pack("<QQQQ", 0, 1 << 20, UVA, 0), fds=1),
                                                   rec(38, struct.pack("<Q", 0) + struct.pack("<QQQQ", 0, 1 << 20, UVA, 0))]))
 write("vu_msg", "garbage", bytes(range(256)) * 4)
+# a migration: NET_MTU, LOG_SHMFD and RARP negotiated, rings re-addressed with the log flag,
+# a dirty log (memfd), LOG_ALL, then NET_SET_MTU and SEND_RARP; the bursts afterwards log
+mig = [rec(3), rec(1), rec(15), rec(16, struct.pack("<Q", 0x9 | 0x2 | 0x4 | 0x10)),
+       rec(2, struct.pack("<Q", feat)),
+       rec(5, struct.pack("<II", 1, 0) + struct.pack("<QQQQ", 0, 1 << 20, UVA, 0), fds=1)]
+for q in range(2):
+    base = UVA + q * 0x4000
+    mig += [rec(8, struct.pack("<II", q, 64)), rec(10, struct.pack("<II", q, 0)),
+            rec(9, struct.pack("<IIQQQQ", q, 1, base, base + 0x2000, base + 0x1000,
+                               q * 0x4000 + 0x2000)),
+            rec(12, struct.pack("<Q", q), fds=0x81), rec(13, struct.pack("<Q", q), fds=0x81),
+            rec(18, struct.pack("<II", q, 1))]
+mig += [rec(6, struct.pack("<QQ", 0x100, 0x1000), fds=1), rec(2, struct.pack("<Q", feat | 1 << 26)),
+        rec(20, struct.pack("<Q", 1500)), rec(19, bytes([0x52, 0x54, 0, 0, 0, 1, 0, 0]))]
+write("vu_msg", "migrate", b"".join(mig))
