@@ -590,7 +590,8 @@ static void make_bridge(void)
     snprintf(br_name, sizeof(br_name), "vswb%d", (int)getpid() % 1000000);
     char max_macs[16];
     snprintf(max_macs, sizeof(max_macs), "%u", br_max_macs);
-    const char *const add[] = {"br-add", br_name, "--max-macs", max_macs, NULL};
+    /* MTU 9000: bridges drop frames above their MTU (default 1500) and we send jumbo ones. */
+    const char *const add[] = {"br-add", br_name, "--max-macs", max_macs, "--mtu", "9000", NULL};
     if (!ctl_ok(add, false))
         die("br-add %s --max-macs %s failed (the FDB of a bridge holds at most ~512k MACs with "
             "vswitchd's DPDK heap of 128 MB)",

@@ -402,7 +402,8 @@ sut_vswitchd_start() {
         [ $n -gt 0 ] || die "vswitchd did not answer"
         sleep 0.1
     done
-    vsw_ctl br-add br0 >/dev/null && vsw_ctl port-add br0 p0 >/dev/null &&
+    # --mtu 9000: a bridge drops frames above its MTU (default 1500); the 9000 B cases need it.
+    vsw_ctl br-add br0 --mtu 9000 >/dev/null && vsw_ctl port-add br0 p0 >/dev/null &&
         vsw_ctl port-add br0 p1 >/dev/null || die "vswitchd: bridge set-up failed"
     SOCK0=$dir/p0.sock
     SOCK1=$dir/p1.sock

@@ -179,16 +179,16 @@ static void print_version(json_t *r)
 
 static void print_br_list(json_t *r)
 {
-    static const char *const hdr[] = {"BRIDGE",  "PORTS", "AGE",  "MAX_MACS", "MACS",
-                                      "LEARNED", "MOVED", "AGED", "FULL"};
-    struct table t = {ARRAY_SIZE(hdr), hdr, "lrrrrrrrr"};
+    static const char *const hdr[] = {"BRIDGE", "PORTS",   "AGE",   "MAX_MACS", "MTU",
+                                      "MACS",   "LEARNED", "MOVED", "AGED",     "FULL"};
+    struct table t = {ARRAY_SIZE(hdr), hdr, "lrrrrrrrrr"};
     size_t i;
     json_t *b;
     json_array_foreach(r, i, b)
     {
         char *age = fmt_buf();
         snprintf(age, 64, "%ss", jnum(b, "age"));
-        table_add(&t, jstr(b, "name"), jnum(b, "ports"), age, jnum(b, "max_macs"),
+        table_add(&t, jstr(b, "name"), jnum(b, "ports"), age, jnum(b, "max_macs"), jnum(b, "mtu"),
                   jnum(b, "fdb_entries"), jnum(b, "learned"), jnum(b, "moved"), jnum(b, "aged"),
                   jnum(b, "full"));
     }
@@ -202,15 +202,16 @@ static void print_port_add(json_t *r)
 
 static void print_port_list(json_t *r)
 {
-    static const char *const hdr[] = {"PORT",  "BRIDGE", "TYPE",   "MODE",
-                                      "STATE", "INDEX",  "QUEUES", "PATH"};
-    struct table t = {ARRAY_SIZE(hdr), hdr, "lllllrrl"};
+    static const char *const hdr[] = {"PORT",  "BRIDGE", "TYPE", "MODE", "STATE",
+                                      "INDEX", "QUEUES", "MTU",  "PATH"};
+    struct table t = {ARRAY_SIZE(hdr), hdr, "lllllrrrl"};
     size_t i;
     json_t *p;
     json_array_foreach(r, i, p)
     {
         table_add(&t, jstr(p, "name"), jstr(p, "bridge"), jstr(p, "type"), jstr(p, "mode"),
-                  jstr(p, "state"), jnum(p, "index"), jnum(p, "queue_pairs"), jstr(p, "path"));
+                  jstr(p, "state"), jnum(p, "index"), jnum(p, "queue_pairs"), jnum(p, "mtu"),
+                  jstr(p, "path"));
     }
     table_print(&t);
 }
@@ -276,7 +277,8 @@ static void print_fdb(json_t *r)
 static void print_stats(json_t *r)
 {
     static const char *const phdr[] = {"PORT", "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES"};
-    static const char *const perr[] = {"msg_errors", "queue_errors", NULL};
+    static const char *const perr[] = {"msg_errors", "queue_errors", "msg_refused", "log_errors",
+                                       NULL};
     struct table t = {ARRAY_SIZE(phdr), phdr, "lrrrr"};
     json_t *ports = json_object_get(r, "ports"), *pmds = json_object_get(r, "pmds");
     char line[2048];
@@ -344,12 +346,12 @@ struct cmd_spec {
 
 static const struct cmd_spec cmds[] = {
     {"br-add",
-     "BR [--age SEC] [--max-macs N]",
-     "create a bridge",
+     "BR [--age SEC] [--max-macs N] [--mtu N]",
+     "create a bridge (MTU 68..65535, default 1500)",
      {"name"},
      {"BR"},
      1,
-     {{"--age", "age", OPT_UINT}, {"--max-macs", "max_macs", OPT_UINT}},
+     {{"--age", "age", OPT_UINT}, {"--max-macs", "max_macs", OPT_UINT}, {"--mtu", "mtu", OPT_UINT}},
      false,
      print_nothing},
     {"br-del",
@@ -362,12 +364,12 @@ static const struct cmd_spec cmds[] = {
      false,
      print_nothing},
     {"br-set",
-     "BR [--age SEC] [--max-macs N]",
-     "change a bridge's FDB age or size limit",
+     "BR [--age SEC] [--max-macs N] [--mtu N]",
+     "change a bridge's FDB age, size limit or MTU",
      {"name"},
      {"BR"},
      1,
-     {{"--age", "age", OPT_UINT}, {"--max-macs", "max_macs", OPT_UINT}},
+     {{"--age", "age", OPT_UINT}, {"--max-macs", "max_macs", OPT_UINT}, {"--mtu", "mtu", OPT_UINT}},
      true,
      print_nothing},
     {"br-list",

@@ -17,16 +17,19 @@ static inline void pkt_drop(struct pkt *p, enum vsw_drop reason)
 static void classify_chunk(struct bridge_fdb *fdb, struct pkt *const pkts[], uint16_t n,
                            uint64_t now_ns)
 {
-    const struct vsw_mac *macs[CLASSIFY_BULK_MAX];
-    uint32_t ports[CLASSIFY_BULK_MAX];
+    const struct vsw_mac *srcs[CLASSIFY_BULK_MAX], *dsts[CLASSIFY_BULK_MAX];
+    uint32_t src_ports[CLASSIFY_BULK_MAX], dst_ports[CLASSIFY_BULK_MAX];
     uint16_t slot[CLASSIFY_BULK_MAX]; /* per packet: its destination's lookup slot */
     uint16_t n_src = 0, n_dst = 0;
-    const struct vsw_mac *last = NULL;
+    const struct vsw_mac *last_src = NULL, *last_dst = NULL;
 
-    /* Pass 1: validate and collect sources. */
+    /* Pass 1: validate, collect sources and unicast destinations. A burst usually comes
+     * from one sender and a flow's frames come in runs: each run of equal addresses is
+     * probed once. */
     for (uint16_t i = 0; i < n; i++) {
         struct pkt *p = pkts[i];
 
+        slot[i] = UINT16_MAX;
         if (p->len < ETH_HLEN || p->hdr_len < ETH_HLEN) {
             pkt_drop(p, VSW_DROP_RX_RUNT);
             continue;
@@ -37,12 +40,17 @@ static void classify_chunk(struct bridge_fdb *fdb, struct pkt *const pkts[], uin
             continue;
         }
         p->out_port = PKT_OUT_FLOOD; /* until the lookup says otherwise */
-        /* A burst usually comes from one sender: probe each run of equal sources once. */
-        if (last && vsw_mac_equal(last, &eth->src) && ports[n_src - 1] == p->in_port)
+        if (!last_src || !vsw_mac_equal(last_src, &eth->src) ||
+            src_ports[n_src - 1] != p->in_port) {
+            last_src = srcs[n_src] = &eth->src;
+            src_ports[n_src] = p->in_port;
+            n_src++;
+        }
+        if (vsw_mac_is_multicast(&eth->dst)) /* includes broadcast */
             continue;
-        last = macs[n_src] = &eth->src;
-        ports[n_src] = p->in_port;
-        n_src++;
+        if (!last_dst || !vsw_mac_equal(last_dst, &eth->dst))
+            last_dst = dsts[n_dst++] = &eth->dst;
+        slot[i] = n_dst - 1;
     }
     if (n_src == 0)
         return;
@@ -50,33 +58,16 @@ static void classify_chunk(struct bridge_fdb *fdb, struct pkt *const pkts[], uin
      * Learn before looking up, so a reply later in the same burst already finds the port of
      * a request earlier in it.
      */
-    bridge_fdb_learn_bulk(fdb, macs, ports, n_src, now_ns);
-
-    /* Pass 2: unicast destinations of the surviving packets; runs of equal ones share a
-     * probe (a flow's frames come in runs). */
-    last = NULL;
-    for (uint16_t i = 0; i < n; i++) {
-        struct pkt *p = pkts[i];
-
-        slot[i] = UINT16_MAX;
-        if (p->out_port != PKT_OUT_FLOOD)
-            continue;
-        const struct eth_hdr *eth = pkt_eth(p);
-        if (vsw_mac_is_multicast(&eth->dst)) /* includes broadcast */
-            continue;
-        if (!last || !vsw_mac_equal(last, &eth->dst))
-            last = macs[n_dst++] = &eth->dst;
-        slot[i] = n_dst - 1;
-    }
+    bridge_fdb_learn_bulk(fdb, srcs, src_ports, n_src, now_ns);
     if (n_dst == 0)
         return;
-    bridge_fdb_lookup_bulk(fdb, macs, ports, n_dst, now_ns);
+    bridge_fdb_lookup_bulk(fdb, dsts, dst_ports, n_dst, now_ns);
 
     for (uint16_t i = 0; i < n; i++) {
         if (slot[i] == UINT16_MAX)
             continue;
         struct pkt *p = pkts[i];
-        uint32_t port = ports[slot[i]];
+        uint32_t port = dst_ports[slot[i]];
         if (port == BRIDGE_PORT_NONE)
             continue; /* unknown unicast: flood */
         if (port == p->in_port)

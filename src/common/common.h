@@ -90,7 +90,12 @@ bool vsw_ratelimit_pass(struct vsw_ratelimit *rl, uint32_t burst, uint64_t inter
     X(TX_NO_BUF, "tx_no_buffer", "destination guest had no free RX buffer")                        \
     X(TX_BAD_DESC, "tx_bad_desc", "destination RX descriptor out of bounds or malformed")          \
     X(TX_NOT_READY, "tx_not_ready", "destination queue not running")                               \
-    X(TX_TOO_BIG, "tx_too_big", "frame larger than the destination's buffers")
+    X(TX_TOO_BIG, "tx_too_big", "frame larger than the destination's buffers")                     \
+    X(RX_BAD_VNET_HDR, "rx_bad_vnet_hdr",                                                          \
+      "virtio-net header asks for an offload not negotiated or not matching the frame")            \
+    X(TX_OFFLOAD, "tx_offload_failed",                                                             \
+      "software segmentation impossible (a segment spans too many source buffers)")                \
+    X(TX_MTU, "tx_mtu_exceeded", "frame longer than the egress port's MTU (GSO frames excepted)")
 
 enum vsw_drop {
 #define VSW_DROP_ENUM_(e, name, help) VSW_DROP_##e,

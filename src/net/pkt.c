@@ -37,7 +37,7 @@ uint32_t pkt_read(const struct pkt *p, uint32_t off, void *dst, uint32_t len)
     return done;
 }
 
-int pkt_snapshot_header(struct pkt *p)
+int pkt_snapshot_header_multi(struct pkt *p)
 {
     uint32_t want = MIN(p->len, (uint32_t)PKT_HDR_COPY), got = 0;
     for (uint16_t i = 0; i < p->nseg && got < want; i++) {

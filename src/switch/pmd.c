@@ -13,6 +13,7 @@
  * No syscall, lock or allocation per packet.
  */
 #include "sw_int.h"
+#include "sw_offload.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -44,9 +45,17 @@ static void process_burst(struct sw_pmd *pmd, const struct sw_snapshot *snap, st
         ptrs[i] = &pkts[i];
     bridge_classify_burst(sb->fdb, ptrs, n, vsw_now_ns());
 
+    /* Frames of a flow come in runs: a frame for the previous frame's port skips the checks
+     * and the search. */
+    int32_t last_out = INT32_MIN; /* only ever a port index that passed the checks */
+    struct dest *last = NULL;
     for (uint16_t i = 0; i < n; i++) {
         struct pkt *p = ptrs[i];
         int32_t out = p->out_port;
+        if (out == last_out) {
+            last->pkts[last->n++] = p;
+            continue;
+        }
         if (out == PKT_OUT_FLOOD) {
             flood[nflood++] = p;
             continue;
@@ -69,10 +78,12 @@ static void process_burst(struct sw_pmd *pmd, const struct sw_snapshot *snap, st
             ndest++;
         }
         dests[d].pkts[dests[d].n++] = p;
+        last_out = out;
+        last = &dests[d];
     }
 
     for (uint16_t d = 0; d < ndest; d++)
-        dests[d].port->cls->tx_burst(dests[d].port, (uint16_t)pmd->id, dests[d].pkts, dests[d].n);
+        sw_port_tx(pmd, dests[d].port, dests[d].pkts, dests[d].n);
     if (nflood) {
         bool any = false;
         for (uint32_t m = 0; m < sb->n_members; m++) {
@@ -80,7 +91,7 @@ static void process_burst(struct sw_pmd *pmd, const struct sw_snapshot *snap, st
             if (dp == in)
                 continue;
             any = true;
-            dp->cls->tx_burst(dp, (uint16_t)pmd->id, flood, nflood);
+            sw_port_tx(pmd, dp, flood, nflood);
         }
         if (!any)
             pmd->stats.drops[VSW_DROP_NO_DEST] += nflood;
@@ -126,8 +137,12 @@ void *sw_pmd_main(void *arg)
     struct sw_pmd *pmd = arg;
     struct vsw *sw = pmd->sw;
     struct pkt *pkts = aligned_alloc(64, sizeof(struct pkt) * SW_BURST);
-    if (!pkts) {
+    pmd->offload_scratch = aligned_alloc(64, sizeof(struct pkt) * SW_BURST);
+    if (!pkts || !pmd->offload_scratch) {
         VLOG(ERR, MOD, "pmd %u: out of memory", pmd->id);
+        free(pkts);
+        free(pmd->offload_scratch);
+        pmd->offload_scratch = NULL;
         return NULL;
     }
     if (pmd->core >= 0) {
@@ -183,5 +198,7 @@ void *sw_pmd_main(void *arg)
     rte_rcu_qsbr_thread_offline(sw->rcu, pmd->id);
     rte_rcu_qsbr_thread_unregister(sw->rcu, pmd->id);
     free(pkts);
+    free(pmd->offload_scratch);
+    pmd->offload_scratch = NULL;
     return NULL;
 }

@@ -37,6 +37,13 @@ struct port_class {
      * as a drop with its reason; the return value (sent) is informative. Never blocks.
      */
     uint16_t (*tx_burst)(struct sw_port *port, uint16_t qid, struct pkt *const *pkts, uint16_t n);
+    /*
+     * Any PMD thread, once per burst sent to the port: the offloads (OFFLOAD_* of offload.h)
+     * its consumer accepts as they are. A frame asking for more reaches tx_burst checksummed
+     * and segmented in software (sw_offload.c), so tx_burst never sees a request it cannot
+     * honour. Never blocks. NULL: accepts none.
+     */
+    uint32_t (*tx_offloads)(const struct sw_port *port);
 
     /* Control thread: rx queues the PMDs should poll now (0 when not running). */
     uint16_t (*n_rxq)(const struct sw_port *port);
@@ -47,6 +54,13 @@ struct port_class {
      */
     int (*rxq_notify)(struct sw_port *port, uint16_t qid, bool enable);
     bool (*rxq_has_work)(struct sw_port *port, uint16_t qid);
+
+    /* Control thread: the port's bridge has this MTU now (also right after open). The port
+     * drops frames longer than its MTU at egress, GSO frames excepted. May be NULL. */
+    void (*set_mtu)(struct sw_port *port, uint32_t mtu);
+    /* Control thread: MTU, features and the like for port-list (fields of vsw_port_info). May
+     * be NULL. */
+    void (*get_info)(const struct sw_port *port, struct vsw_port_info *out);
 
     /* Control thread, once a second (reconnects, housekeeping). May be NULL. */
     void (*tick)(struct sw_port *port);

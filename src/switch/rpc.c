@@ -12,6 +12,7 @@
 #include "switch.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,12 +183,13 @@ static json_t *m_version(void *ctx, json_t *params, struct rpc_error *err)
 
 static json_t *m_br_add(void *ctx, json_t *params, struct rpc_error *err)
 {
-    static const char *const allowed[] = {"name", "age", "max_macs", NULL};
+    static const char *const allowed[] = {"name", "age", "max_macs", "mtu", NULL};
     const char *name;
     struct vsw_br_opts opts = {0};
     if (check_members(params, allowed, err) || get_name(params, "name", true, &name, err) ||
         get_u32(params, "age", RPC_AGE_MIN, RPC_AGE_MAX, &opts.age_sec, err) ||
-        get_u32(params, "max_macs", RPC_MAX_MACS_MIN, RPC_MAX_MACS_MAX, &opts.max_macs, err))
+        get_u32(params, "max_macs", RPC_MAX_MACS_MIN, RPC_MAX_MACS_MAX, &opts.max_macs, err) ||
+        get_u32(params, "mtu", VSW_MTU_MIN, VSW_MTU_MAX, &opts.mtu, err))
         return NULL;
     struct vsw_err verr = {{0}};
     int r = vsw_br_add(ctx, name, &opts, &verr);
@@ -215,12 +217,13 @@ static json_t *m_br_del(void *ctx, json_t *params, struct rpc_error *err)
 
 static json_t *m_br_set(void *ctx, json_t *params, struct rpc_error *err)
 {
-    static const char *const allowed[] = {"name", "age", "max_macs", NULL};
+    static const char *const allowed[] = {"name", "age", "max_macs", "mtu", NULL};
     const char *name;
     struct vsw_br_opts opts = {0}; /* 0 keeps the current value */
     if (check_members(params, allowed, err) || get_name(params, "name", true, &name, err) ||
         get_u32(params, "age", RPC_AGE_MIN, RPC_AGE_MAX, &opts.age_sec, err) ||
-        get_u32(params, "max_macs", RPC_MAX_MACS_MIN, RPC_MAX_MACS_MAX, &opts.max_macs, err))
+        get_u32(params, "max_macs", RPC_MAX_MACS_MIN, RPC_MAX_MACS_MAX, &opts.max_macs, err) ||
+        get_u32(params, "mtu", VSW_MTU_MIN, VSW_MTU_MAX, &opts.mtu, err))
         return NULL;
     struct vsw_err verr = {{0}};
     int r = vsw_br_set(ctx, name, &opts, &verr);
@@ -232,12 +235,12 @@ static json_t *m_br_set(void *ctx, json_t *params, struct rpc_error *err)
 
 static int br_list_one(const struct vsw_br_info *b, void *arg)
 {
-    static const char *const keys[] = {"name",    "ports", "age",  "max_macs", "fdb_entries",
-                                       "learned", "moved", "aged", "full"};
+    static const char *const keys[] = {"name",        "ports",   "age",   "max_macs", "mtu",
+                                       "fdb_entries", "learned", "moved", "aged",     "full"};
     return append(arg, OBJ(keys, str_or_null(b->name), json_integer(b->n_ports),
                            json_integer(b->age_sec), json_integer(b->max_macs),
-                           json_integer(b->fdb.entries), u64(b->fdb.learned), u64(b->fdb.moved),
-                           u64(b->fdb.aged), u64(b->fdb.full)));
+                           json_integer(b->mtu), json_integer(b->fdb.entries), u64(b->fdb.learned),
+                           u64(b->fdb.moved), u64(b->fdb.aged), u64(b->fdb.full)));
 }
 
 static json_t *m_br_list(void *ctx, json_t *params, struct rpc_error *err)
@@ -351,11 +354,17 @@ static json_t *m_port_del(void *ctx, json_t *params, struct rpc_error *err)
 
 static int port_list_one(const struct vsw_port_info *p, void *arg)
 {
-    static const char *const keys[] = {"name", "bridge", "type",  "mode",
-                                       "path", "state",  "index", "queue_pairs"};
-    return append(arg, OBJ(keys, str_or_null(p->name), str_or_null(p->bridge), str_or_null(p->type),
-                           str_or_null(p->mode), str_or_null(p->path), str_or_null(p->state),
-                           json_integer(p->index), json_integer(p->n_queue_pairs)));
+    static const char *const keys[] = {"name", "bridge",    "type",    "mode",
+                                       "path", "state",     "index",   "queue_pairs",
+                                       "mtu",  "guest_mtu", "features"};
+    /* A hex string: the virtio feature bits as the specs and logs write them. */
+    char features[24];
+    snprintf(features, sizeof(features), "%#" PRIx64, p->features);
+    return append(arg,
+                  OBJ(keys, str_or_null(p->name), str_or_null(p->bridge), str_or_null(p->type),
+                      str_or_null(p->mode), str_or_null(p->path), str_or_null(p->state),
+                      json_integer(p->index), json_integer(p->n_queue_pairs), json_integer(p->mtu),
+                      json_integer(p->guest_mtu), json_string(features)));
 }
 
 static json_t *no_such(struct rpc_error *err, int r, const char *what, const char *name)
@@ -455,12 +464,14 @@ static json_t *m_fdb_del(void *ctx, json_t *params, struct rpc_error *err)
 
 static int port_stats_one(const struct vsw_port_info *p, void *arg)
 {
-    static const char *const keys[] = {"name",     "rx_packets", "rx_bytes",     "tx_packets",
-                                       "tx_bytes", "msg_errors", "queue_errors", "drops"};
+    static const char *const keys[] = {"name",      "rx_packets", "rx_bytes",     "tx_packets",
+                                       "tx_bytes",  "msg_errors", "queue_errors", "msg_refused",
+                                       "rarp_sent", "log_errors", "drops"};
     const struct vsw_port_stats *s = &p->stats;
     return append(arg, OBJ(keys, str_or_null(p->name), u64(s->rx_packets), u64(s->rx_bytes),
                            u64(s->tx_packets), u64(s->tx_bytes), u64(s->msg_errors),
-                           u64(s->queue_errors), drops_json(s->drops)));
+                           u64(s->queue_errors), u64(s->msg_refused), u64(s->rarp_sent),
+                           u64(s->log_errors), drops_json(s->drops)));
 }
 
 static int pmd_stats_one(const struct vsw_pmd_info *p, void *arg)

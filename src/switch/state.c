@@ -39,8 +39,8 @@ static json_t *state_build(struct vsw *sw)
         return NULL;
     for (struct sw_bridge *b = sw->bridges; b; b = b->next) {
         json_t *stat = json_array();
-        json_t *o = json_pack("{s:s, s:i, s:i, s:o}", "name", b->name, "age", (int)b->age_sec,
-                              "max_macs", (int)b->max_macs, "static", stat);
+        json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:o}", "name", b->name, "age", (int)b->age_sec,
+                              "max_macs", (int)b->max_macs, "mtu", (int)b->mtu, "static", stat);
         if (!o || json_array_append_new(bridges, o) < 0 ||
             vsw_fdb_foreach(sw, b->name, static_one, stat) < 0) {
             json_decref(root);
@@ -137,14 +137,16 @@ static int apply(struct vsw *sw, json_t *root, char *why, size_t whylen)
     json_array_foreach(bridges, i, o)
     {
         const char *name;
-        int age = 0, max = 0;
-        if (json_unpack_ex(o, &jerr, 0, "{s:s, s?i, s?i}", "name", &name, "age", &age, "max_macs",
-                           &max) < 0 ||
-            age < 0 || max < 0) {
-            snprintf(why, whylen, "bridge %zu: %s", i, age < 0 || max < 0 ? "negative" : jerr.text);
+        int age = 0, max = 0, mtu = 0; /* mtu absent: a file from before bridges had one */
+        if (json_unpack_ex(o, &jerr, 0, "{s:s, s?i, s?i, s?i}", "name", &name, "age", &age,
+                           "max_macs", &max, "mtu", &mtu) < 0 ||
+            age < 0 || max < 0 || mtu < 0) {
+            snprintf(why, whylen, "bridge %zu: %s", i,
+                     age < 0 || max < 0 || mtu < 0 ? "negative" : jerr.text);
             return -EINVAL;
         }
-        struct vsw_br_opts opts = {.age_sec = (uint32_t)age, .max_macs = (uint32_t)max};
+        struct vsw_br_opts opts = {
+            .age_sec = (uint32_t)age, .max_macs = (uint32_t)max, .mtu = (uint32_t)mtu};
         if (vsw_br_add(sw, name, &opts, &err) < 0) {
             snprintf(why, whylen, "bridge %s: %s", name, err.msg);
             return -EINVAL;

@@ -41,6 +41,7 @@ struct sw_bridge {
     char name[VSW_NAME_MAX];
     struct bridge_fdb *fdb;
     uint32_t age_sec, max_macs;
+    uint32_t mtu;
     unsigned n_ports;
     struct sw_bridge *next;
 };
@@ -89,6 +90,7 @@ struct sw_pmd {
     int wake_fd; /* eventfd: the control thread wakes a sleeping PMD */
     struct pmd_stats stats;
     uint32_t n_rxq_seen;
+    struct pkt *offload_scratch; /* SW_BURST packets: software segmentation (sw_offload.c) */
 };
 
 struct vsw {
@@ -118,6 +120,8 @@ int sw_state_load(struct vsw *sw);
 void sw_publish(struct vsw *sw);
 /* Wait until no PMD is inside a burst that started before this call. */
 void sw_rcu_sync(struct vsw *sw);
+/* Wake the PMDs sleeping on their kicks (work for them appeared elsewhere). Never blocks. */
+void sw_pmds_wake(struct vsw *sw);
 
 int sw_pmds_start(struct vsw *sw, struct vsw_err *err);
 void sw_pmds_stop(struct vsw *sw);

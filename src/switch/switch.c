@@ -72,6 +72,15 @@ void sw_rcu_sync(struct vsw *sw)
     rte_rcu_qsbr_check(sw->rcu, token, true);
 }
 
+void sw_pmds_wake(struct vsw *sw)
+{
+    for (unsigned i = 0; i < sw->n_pmds; i++) {
+        uint64_t one = 1;
+        ssize_t w = write(sw->pmds[i].wake_fd, &one, sizeof(one));
+        (void)w; /* a full counter wakes it just as well */
+    }
+}
+
 /* The FDB waits for its readers with this: a plain rte_rcu_qsbr_synchronize() would wait for
  * sleeping PMDs to time out of poll() (up to 1 s, the control thread frozen meanwhile). */
 static void fdb_rcu_sync(void *arg)
@@ -334,6 +343,12 @@ int vsw_br_add(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
     snprintf(b->name, sizeof(b->name), "%s", name);
     b->age_sec = opts && opts->age_sec ? opts->age_sec : BRIDGE_FDB_DEFAULT_AGE_SEC;
     b->max_macs = opts && opts->max_macs ? opts->max_macs : BRIDGE_FDB_DEFAULT_MAX;
+    b->mtu = opts && opts->mtu ? opts->mtu : VSW_MTU_DEFAULT;
+    if (b->mtu < VSW_MTU_MIN || b->mtu > VSW_MTU_MAX) {
+        set_err(err, "MTU %u is outside %d..%d", b->mtu, VSW_MTU_MIN, VSW_MTU_MAX);
+        free(b);
+        return -EINVAL;
+    }
     struct bridge_fdb_config fc = {.max_entries = b->max_macs,
                                    .age_ns = (uint64_t)b->age_sec * 1000000000ull,
                                    .rcu = sw->rcu,
@@ -353,7 +368,8 @@ int vsw_br_add(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
         tail = &(*tail)->next;
     *tail = b;
     sw_publish(sw);
-    VLOG(INFO, MOD, "bridge %s added (age %us, max %u MACs)", name, b->age_sec, b->max_macs);
+    VLOG(INFO, MOD, "bridge %s added (age %us, max %u MACs, MTU %u)", name, b->age_sec, b->max_macs,
+         b->mtu);
     sw_state_save(sw);
     return 0;
 }
@@ -365,6 +381,10 @@ int vsw_br_set(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
     if (!b) {
         set_err(err, "no bridge %s", name ? name : "");
         return -ENOENT;
+    }
+    if (opts->mtu && (opts->mtu < VSW_MTU_MIN || opts->mtu > VSW_MTU_MAX)) {
+        set_err(err, "MTU %u is outside %d..%d", opts->mtu, VSW_MTU_MIN, VSW_MTU_MAX);
+        return -EINVAL;
     }
     if (opts->max_macs && opts->max_macs != b->max_macs) {
         /* A new limit needs a new table: swap it in, the PMDs relearn. */
@@ -389,6 +409,15 @@ int vsw_br_set(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
     if (opts->age_sec) {
         b->age_sec = opts->age_sec;
         bridge_fdb_set_age(b->fdb, (uint64_t)opts->age_sec * 1000000000ull);
+    }
+    if (opts->mtu && opts->mtu != b->mtu) {
+        /* Guests connected already keep the MTU they set; frames above the new bridge MTU
+         * are dropped at their ports from now on, and new NET_SET_MTU requests see it. */
+        b->mtu = opts->mtu;
+        for (struct sw_port *p = sw->ports; p; p = p->next)
+            if (p->br == b && p->cls->set_mtu)
+                p->cls->set_mtu(p, b->mtu);
+        VLOG(INFO, MOD, "bridge %s: MTU %u", b->name, b->mtu);
     }
     sw_state_save(sw);
     return 0;
@@ -434,8 +463,11 @@ int vsw_br_del(struct vsw *sw, const char *name, bool force, struct vsw_err *err
 int vsw_br_foreach(struct vsw *sw, int (*fn)(const struct vsw_br_info *, void *), void *arg)
 {
     for (struct sw_bridge *b = sw->bridges; b; b = b->next) {
-        struct vsw_br_info info = {
-            .name = b->name, .n_ports = b->n_ports, .age_sec = b->age_sec, .max_macs = b->max_macs};
+        struct vsw_br_info info = {.name = b->name,
+                                   .n_ports = b->n_ports,
+                                   .age_sec = b->age_sec,
+                                   .max_macs = b->max_macs,
+                                   .mtu = b->mtu};
         bridge_fdb_get_stats(b->fdb, &info.fdb);
         int rc = fn(&info, arg);
         if (rc)
@@ -538,6 +570,8 @@ int vsw_port_add(struct vsw *sw, const char *bridge, const char *name,
         free(p);
         return rc;
     }
+    if (p->cls->set_mtu)
+        p->cls->set_mtu(p, b->mtu);
     p->next = sw->ports;
     sw->ports = p;
     b->n_ports++;
@@ -579,6 +613,9 @@ static void port_info(const struct sw_port *p, struct vsw_port_info *out)
     out->n_queue_pairs = p->cls->n_rxq(p);
     out->vm_name = p->vm_name[0] ? p->vm_name : NULL;
     out->vm_pid = p->vm_name[0] ? p->vm_pid : 0;
+    out->mtu = p->br->mtu;
+    if (p->cls->get_info)
+        p->cls->get_info(p, out);
     p->cls->get_stats(p, &out->stats);
 }
 

@@ -40,15 +40,21 @@ struct vsw *vsw_create(const struct vsw_config *cfg, struct vsw_loop *loop, stru
 void vsw_destroy(struct vsw *sw);
 
 /* ---- bridges ---- */
+#define VSW_MTU_DEFAULT 1500
+#define VSW_MTU_MIN     68
+#define VSW_MTU_MAX     65535
+
 struct vsw_br_opts {
     uint32_t age_sec;  /* FDB age; 0 = default 300 */
     uint32_t max_macs; /* FDB limit; 0 = default 8192 */
+    uint32_t mtu;      /* VSW_MTU_MIN..VSW_MTU_MAX; 0 = default 1500 */
 };
 struct vsw_br_info {
     const char *name;
     unsigned n_ports;
     uint32_t age_sec;
     uint32_t max_macs;
+    uint32_t mtu;
     struct bridge_fdb_stats fdb;
 };
 int vsw_br_add(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
@@ -82,6 +88,9 @@ struct vsw_port_stats {
     uint64_t drops[VSW_DROP__COUNT];
     uint64_t msg_errors;   /* vhost-user: malformed messages */
     uint64_t queue_errors; /* vhost-user: queues stopped for malformed rings */
+    uint64_t msg_refused;  /* vhost-user: requests refused, connection kept (NET_SET_MTU) */
+    uint64_t rarp_sent;    /* vhost-user: SEND_RARP announcements injected */
+    uint64_t log_errors;   /* vhost-user: dirty-log writes outside the log (migration) */
 };
 
 struct vsw_port_info {
@@ -93,6 +102,10 @@ struct vsw_port_info {
     const char *state; /* "listening", "connecting", "connected", "running" */
     uint32_t index;    /* switch port index (as in the FDB) */
     uint16_t n_queue_pairs;
+    uint32_t mtu;        /* frames longer than this (plus Ethernet and VLAN header) are dropped
+                            at egress: the guest's MTU if it set one, capped by the bridge's */
+    uint32_t guest_mtu;  /* the MTU the guest set (NET_SET_MTU), 0 if none */
+    uint64_t features;   /* vhost-user: virtio features negotiated (0 before) */
     const char *vm_name; /* the VM that asked for the port, or NULL */
     uint32_t vm_pid;     /* 0 when vm_name is NULL */
     struct vsw_port_stats stats;

@@ -36,12 +36,18 @@ struct vu_dev_ops {
     void (*quiesce)(void *opaque);
     /* A queue was started or stopped, or the device was reset: the switch may reassign. */
     void (*state_changed)(void *opaque);
+    /* SEND_RARP (after a migration): announce `mac` on the guest's behalf. Control thread;
+     * must not block. May be NULL (the request is then refused). */
+    void (*send_rarp)(void *opaque, const struct vsw_mac *mac);
 };
 
 /* Per-device counters; read by the control thread while PMDs write them (relaxed). */
 struct vu_dev_stats {
     uint64_t msgs;                 /* messages handled */
     uint64_t msg_errors;           /* malformed messages (each closed the connection) */
+    uint64_t msg_refused;          /* valid requests refused with an error reply (NET_SET_MTU
+                                      above the limit); the connection stays */
+    uint64_t log_errors;           /* dirty-log writes outside the log (not done) */
     uint64_t queue_errors;         /* queues stopped for a malformed ring */
     uint64_t rx_packets, rx_bytes; /* frames taken from the guest (its TX queues) */
     uint64_t tx_packets, tx_bytes; /* frames given to the guest (its RX queues) */
@@ -89,6 +95,22 @@ void vu_dev_queue_set_notify(struct vu_dev *dev, uint16_t qid, bool enable);
 bool vu_dev_queue_has_work(const struct vu_dev *dev, uint16_t qid);
 
 void vu_dev_get_stats(const struct vu_dev *dev, struct vu_dev_stats *out);
+/*
+ * Offloads (OFFLOAD_* bits of offload.h) the guest negotiated: what it accepts on its RX
+ * queues (GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN) and what it may ask for on its TX queues
+ * (CSUM, HOST_TSO4/6, HOST_ECN). 0 before SET_FEATURES. Any thread (a relaxed read).
+ */
+uint32_t vu_dev_rx_offloads(const struct vu_dev *dev);
+uint32_t vu_dev_tx_offloads(const struct vu_dev *dev);
+/*
+ * MTU (VHOST_USER_PROTOCOL_F_NET_MTU). Control thread. set_mtu_limit: NET_SET_MTU above `mtu`
+ * is refused (an error reply when the frontend asked for one; logged and counted in
+ * msg_refused). vu_dev_mtu: the MTU the frontend set and we accepted, 0 if none.
+ */
+void vu_dev_set_mtu_limit(struct vu_dev *dev, uint16_t mtu);
+uint16_t vu_dev_mtu(const struct vu_dev *dev);
+/* Virtio features the frontend acknowledged (SET_FEATURES), 0 before. Control thread. */
+uint64_t vu_dev_features(const struct vu_dev *dev);
 const char *vu_dev_name(const struct vu_dev *dev);
 bool vu_dev_connected(const struct vu_dev *dev);
 /* A frontend connected (the caller accepted it): messages may follow. */
@@ -141,11 +163,13 @@ int vu_wire_get_u64(int sock, uint32_t request, uint64_t *out);
 struct vuf_dev;
 
 struct vuf_config {
-    uint32_t mem_size;   /* guest memory bytes (default 4 MiB, more if the rings need it) */
-    uint16_t queue_size; /* ring size, power of two (default 256) */
-    uint32_t buf_size;   /* RX buffer size (default 2048) */
-    uint64_t features;   /* features to ask for; 0 = VERSION_1 | MRG_RXBUF | EVENT_IDX */
-    bool notify;         /* ask for call notifications (default false: the guest polls) */
+    uint32_t mem_size;          /* guest memory bytes (default 4 MiB, more if the rings need it) */
+    uint16_t queue_size;        /* ring size, power of two (default 256) */
+    uint32_t buf_size;          /* RX buffer size (default 2048) */
+    uint64_t features;          /* features to ask for; 0 = VERSION_1 | MRG_RXBUF | EVENT_IDX */
+    bool notify;                /* ask for call notifications (default false: the guest polls) */
+    uint64_t protocol_features; /* protocol features to ask for besides REPLY_ACK and MQ
+                                   (NET_MTU, RARP, LOG_SHMFD), if offered */
 };
 
 /*
@@ -158,6 +182,12 @@ void vuf_close(struct vuf_dev *f);
 /* Queue one frame on the TX ring (kicks only if the backend asked). 0, or -EAGAIN if full,
  * -EMSGSIZE if the frame needs more TX buffers than the ring has. */
 int vuf_send(struct vuf_dev *f, const void *frame, uint32_t len);
+/* vuf_send with the frame's virtio-net header given (offload requests; its first 10 or 12
+ * bytes are used, as negotiated). Same returns. */
+int vuf_send_vnet(struct vuf_dev *f, const struct virtio_net_hdr_v1 *vnet, const void *frame,
+                  uint32_t len);
+/* The virtio-net header of the frame vuf_recv() / vuf_recv_wait() returned last. */
+void vuf_last_rx_vnet(const struct vuf_dev *f, struct virtio_net_hdr_v1 *out);
 /* Take one received frame (without virtio-net header). Returns its length or -EAGAIN;
  * -EMSGSIZE: longer than cap (dropped); -EPROTO: the backend wrote a bad used entry. */
 int vuf_recv(struct vuf_dev *f, void *buf, uint32_t cap);
@@ -181,6 +211,20 @@ unsigned vuf_tx_pending(struct vuf_dev *f);
  */
 int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t *lens, unsigned n);
 int vuf_recv_burst(struct vuf_dev *f, void *const *bufs, uint32_t cap, uint32_t *lens, unsigned n);
+
+/* A request without a reply of its own (acked with REPLY_ACK): 0, -EIO if the backend
+ * refused it, or -errno. For protocol tests (NET_SET_MTU, SEND_RARP). */
+int vuf_request(struct vuf_dev *f, uint32_t request, const void *payload, uint32_t size,
+                const int *fds, unsigned nfds);
+/* Protocol features negotiated. */
+uint64_t vuf_protocol_features(const struct vuf_dev *f);
+/* Start dirty logging as QEMU does for a migration: SET_LOG_BASE (log_fd: a memfd holding
+ * offset + size bytes, sealed against shrinking as QEMU's is; not taken), both rings logged,
+ * VHOST_F_LOG_ALL. 0, -ENOTSUP (no LOG_SHMFD), -EIO or -errno. */
+int vuf_log_start(struct vuf_dev *f, int log_fd, uint64_t size, uint64_t offset);
+/* Guest-physical addresses of a ring's used ring and of its buffers (RX buffers, TX slots). */
+void vuf_layout_gpa(const struct vuf_dev *f, bool tx, uint64_t *used_gpa, uint64_t *bufs_gpa,
+                    uint64_t *bufs_len);
 
 /* Raw access for hostile-guest tests: the TX ring's descriptor table, its size, and the
  * guest-physical base and size of guest memory. */

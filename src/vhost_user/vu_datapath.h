@@ -7,24 +7,60 @@
 #ifndef VSW_VU_DATAPATH_H
 #define VSW_VU_DATAPATH_H
 
+#include "offload.h"
 #include "vu_int.h"
 
 #include <stddef.h>
 #include <string.h>
 
-/* A descriptor chain translated to host segments. */
+/* The CPU has PREFETCHW (set once at start-up, vu_split.c). */
+extern bool vu_have_prefetchw;
+
+/*
+ * Prefetch a guest RX buffer line we are about to write. The guest's core read it last, so
+ * a plain prefetch brings it in shared and the store still waits for the invalidation; the
+ * write prefetch asks for ownership at once. GCC emits a plain prefetch for
+ * __builtin_prefetch(p, 1) unless built for a CPU with PREFETCHW (DPDK's -march=corei7 is
+ * not), hence the instruction by hand, behind the CPUID check. With it the 64 B enqueue no
+ * longer stalls on its first store to each buffer (perf: 37 % of the PMD's samples there).
+ */
+static inline void vu_prefetch_w(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (likely(vu_have_prefetchw)) {
+        __asm__ volatile("prefetchw %0" : : "m"(*(const volatile char *)p));
+        return;
+    }
+#endif
+    __builtin_prefetch(p, 1);
+}
+
+/*
+ * A descriptor chain translated to host segments, written into storage the caller provides:
+ * a packet's own seg[] for a TX chain (no copy of the segment list afterwards), a local
+ * array for an RX chain.
+ */
 struct vu_chain {
-    struct pkt_seg seg[PKT_MAX_SEGS];
+    struct pkt_seg *seg;
+    uint16_t cap; /* entries in seg[] */
     uint16_t nseg;
     bool truncated; /* more pieces than seg[] holds */
     uint64_t len;   /* bytes described by the chain */
 };
 
-static inline void vu_chain_init(struct vu_chain *c)
+/* Forget the chain's contents, keep its storage. */
+static inline void vu_chain_reset(struct vu_chain *c)
 {
     c->nseg = 0;
     c->len = 0;
     c->truncated = false;
+}
+
+static inline void vu_chain_init(struct vu_chain *c, struct pkt_seg *seg, uint16_t cap)
+{
+    c->seg = seg;
+    c->cap = cap;
+    vu_chain_reset(c);
 }
 
 /*
@@ -40,7 +76,7 @@ static inline const char *vu_chain_add(const struct vu_mem *mem, struct vu_chain
         uint8_t *h = vu_mem_gpa_to_host(mem, addr, rem, &contig);
         if (!h)
             return "buffer outside guest memory";
-        if (c->nseg < PKT_MAX_SEGS) {
+        if (c->nseg < c->cap) {
             c->seg[c->nseg].addr = h;
             c->seg[c->nseg].len = (uint32_t)contig;
             c->nseg++;
@@ -54,12 +90,26 @@ static inline const char *vu_chain_add(const struct vu_mem *mem, struct vu_chain
     return NULL;
 }
 
-/* Strip the virtio-net header from the front of the chain into p->vnet. */
+/* Strip the virtio-net header from the front of the packet's segments into p->vnet. */
 static inline bool vu_take_vnet_hdr(const struct vu_dev *dev, struct pkt *p)
 {
     uint32_t need = dev->vnet_hdr_len, got = 0;
     uint8_t hdr[sizeof(struct virtio_net_hdr_v1)] = {0};
     uint16_t i = 0;
+    if (need > sizeof(hdr))
+        return false;
+    /* Header and frame in one buffer (what Linux and DPDK guests send) or the header alone
+     * in the first: one copy, no segment loop. */
+    if (likely(p->nseg && p->seg[0].len >= need)) {
+        if (need == sizeof(hdr))
+            __builtin_memcpy(hdr, p->seg[0].addr, sizeof(hdr));
+        else
+            memcpy(hdr, p->seg[0].addr, need);
+        p->seg[0].addr += need;
+        p->seg[0].len -= need;
+        got = need;
+        i = p->seg[0].len == 0;
+    }
     while (got < need && i < p->nseg) {
         uint32_t n = MIN(need - got, p->seg[i].len);
         memcpy(hdr + got, p->seg[i].addr, n);
@@ -81,14 +131,13 @@ static inline bool vu_take_vnet_hdr(const struct vu_dev *dev, struct pkt *p)
 }
 
 /*
- * Turn a guest TX chain into packet p (segments, header stripped, private header copy).
- * Returns VSW_DROP__COUNT when p is good, else the reason to drop it (the chain goes back
- * to the guest either way).
+ * Turn a guest TX chain, collected into p->seg (c->seg == p->seg), into packet p (header
+ * stripped, private header copy). Returns VSW_DROP__COUNT when p is good, else the reason to
+ * drop it (the chain goes back to the guest either way).
  */
 static inline enum vsw_drop vu_pkt_from_chain(const struct vu_dev *dev, const struct vu_queue *q,
                                               const struct vu_chain *c, struct pkt *p)
 {
-    memcpy(p->seg, c->seg, c->nseg * sizeof(c->seg[0]));
     p->nseg = c->nseg;
     if (c->truncated)
         return VSW_DROP_RX_TOO_MANY_SEGS;
@@ -102,6 +151,8 @@ static inline enum vsw_drop vu_pkt_from_chain(const struct vu_dev *dev, const st
     p->out_port = PKT_OUT_DROP;
     p->drop = 0;
     pkt_snapshot_header(p);
+    if (unlikely(offload_requested(p)) && !vu_vnet_hdr_ok(dev, p))
+        return VSW_DROP_RX_BAD_VNET_HDR;
     return VSW_DROP__COUNT;
 }
 
@@ -129,6 +180,20 @@ static inline void vu_rx_writer_init(struct vu_rx_writer *w, const struct vu_dev
 static inline uint32_t vu_rx_write_chain(struct vu_rx_writer *w, const struct vu_chain *c)
 {
     uint32_t written = 0;
+    /* Header and frame fit the first buffer (the common case at any MTU-sized frame): two
+     * copies and no stream bookkeeping. */
+    if (likely(w->off == 0 && c->nseg && c->seg[0].len >= w->total)) {
+        uint8_t *dst = (uint8_t *)c->seg[0].addr;
+        if (w->hdr_len == sizeof(struct virtio_net_hdr_v1)) {
+            __builtin_memcpy(dst, w->hdr, sizeof(struct virtio_net_hdr_v1));
+            w->nb[0] = dst + offsetof(struct virtio_net_hdr_v1, num_buffers);
+            w->nb[1] = w->nb[0] + 1;
+        } else {
+            memcpy(dst, w->hdr, w->hdr_len);
+        }
+        w->off = w->hdr_len + pkt_copy_frame(w->p, dst + w->hdr_len);
+        return w->off;
+    }
     for (uint16_t i = 0; i < c->nseg && w->off < w->total; i++) {
         uint8_t *dst = (uint8_t *)c->seg[i].addr;
         uint32_t room = c->seg[i].len;

@@ -41,6 +41,8 @@ struct vu_dev *vu_dev_create(const char *name, const struct vu_dev_ops *ops, voi
     dev->ops = ops;
     dev->opaque = opaque;
     dev->vnet_hdr_len = 10;
+    dev->log_fd = -1;
+    dev->mtu_limit = UINT16_MAX; /* until the owner says otherwise (vu_dev_set_mtu_limit) */
     for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
         dev->q[i].kickfd = dev->q[i].callfd = dev->q[i].errfd = -1;
         dev->q[i].avail_wrap = dev->q[i].used_wrap = true;
@@ -74,6 +76,11 @@ void vu_dev_disconnect(struct vu_dev *dev)
         dev->q[i].stats = st;
     }
     vu_mem_unmap(&dev->mem);
+    vu_log_unmap(dev);
+    if (dev->log_fd >= 0)
+        close(dev->log_fd);
+    dev->log_fd = -1;
+    dev->mtu = 0;
     dev->features = 0;
     dev->protocol_features = 0;
     dev->vnet_hdr_len = 10;
@@ -134,6 +141,13 @@ int vu_queue_translate(struct vu_dev *dev, struct vu_queue *q)
         VLOG_RL(WARN, MOD, "%s: ring %ld misaligned in our mapping", dev->name, (long)(q - dev->q));
         return -EPROTO;
     }
+    /* Packed rings are logged where we write them, in the descriptor ring (log_guest_addr
+     * names the device area there); the region lookup above cannot fail now. */
+    for (uint32_t i = 0; i < dev->mem.nregions; i++) {
+        const struct vu_mem_region *r = &dev->mem.regions[i];
+        if (q->desc_uva >= r->uva && q->desc_uva - r->uva < r->size)
+            q->desc_gpa = r->gpa + (q->desc_uva - r->uva);
+    }
     if (packed) {
         q->pdesc = desc;
         q->driver_event = avail;
@@ -155,6 +169,8 @@ void vu_queue_update_ready(struct vu_dev *dev, struct vu_queue *q)
     bool ready = dev->mem.nregions > 0 && q->size && q->addr_set && rings && q->started &&
                  (q->enabled || is_tx) && !q->broken;
     bool was = __atomic_load_n(&q->ready, __ATOMIC_ACQUIRE);
+    if (!was) /* no PMD uses the queue: safe to point it at the log, or away from it */
+        q->log = vu_has_feature(dev, VHOST_F_LOG_ALL) && dev->log.bits ? &dev->log : NULL;
     if (ready && !was) {
         if (!q->packed)
             vu_split_queue_start(dev, q);
@@ -208,6 +224,8 @@ void vu_dev_queue_set_notify(struct vu_dev *dev, uint16_t qid, bool enable)
     q->notify_on = enable;
     if (q->packed) {
         vu_packed_set_notify(dev, q, enable);
+        if (unlikely(q->log) && q->log_used) /* the device area */
+            vu_log_write(q->log, q->log_gpa, sizeof(struct vring_packed_desc_event));
         return;
     }
     if (vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX)) {
@@ -215,8 +233,13 @@ void vu_dev_queue_set_notify(struct vu_dev *dev, uint16_t qid, bool enable)
         uint16_t *avail_event = (uint16_t *)&q->used->ring[q->size];
         if (enable)
             __atomic_store_n(avail_event, q->last_avail_idx, __ATOMIC_RELAXED);
+        if (unlikely(q->log) && q->log_used && enable)
+            vu_log_write(q->log, q->log_gpa + offsetof(struct vring_used, ring) + 8ull * q->size,
+                         sizeof(uint16_t));
     } else {
         __atomic_store_n(&q->used->flags, enable ? 0 : VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+        if (unlikely(q->log) && q->log_used)
+            vu_log_write(q->log, q->log_gpa, sizeof(uint16_t));
     }
     /* The guest must see the request before we look at its index again. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -237,6 +260,8 @@ void vu_dev_get_stats(const struct vu_dev *dev, struct vu_dev_stats *out)
     memset(out, 0, sizeof(*out));
     out->msgs = __atomic_load_n(&dev->msgs, __ATOMIC_RELAXED);
     out->msg_errors = __atomic_load_n(&dev->msg_errors, __ATOMIC_RELAXED);
+    out->msg_refused = __atomic_load_n(&dev->msg_refused, __ATOMIC_RELAXED);
+    out->log_errors = __atomic_load_n(&dev->log.errors, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
         const struct vu_queue_stats *s = &dev->q[i].stats;
         bool tx = i & 1; /* the guest's TX queue is our receive side */
@@ -251,6 +276,21 @@ void vu_dev_get_stats(const struct vu_dev *dev, struct vu_dev_stats *out)
         for (unsigned d = 0; d < VSW_DROP__COUNT; d++)
             out->drops[d] += s->drops[d];
     }
+}
+
+void vu_dev_set_mtu_limit(struct vu_dev *dev, uint16_t mtu)
+{
+    dev->mtu_limit = mtu;
+}
+
+uint16_t vu_dev_mtu(const struct vu_dev *dev)
+{
+    return dev->mtu;
+}
+
+uint64_t vu_dev_features(const struct vu_dev *dev)
+{
+    return dev->features;
 }
 
 const char *vu_dev_name(const struct vu_dev *dev)

@@ -83,11 +83,13 @@ struct vuf_dev {
     uint64_t features;
     uint64_t protocol_features;
     bool reply_ack;
+    bool log_rings; /* SET_VRING_ADDR with the log flag (vuf_log_start) */
     bool event_idx;
     bool mrg_rxbuf;
     bool notify;
     uint32_t hdr_len; /* virtio-net header bytes in front of each frame */
     struct vuf_ring rx, tx;
+    struct virtio_net_hdr_v1 last_rx_vnet; /* header of the frame vuf_recv() returned last */
 };
 
 static uint64_t align_up(uint64_t x, uint64_t a)
@@ -305,10 +307,11 @@ static int vu_set_ring(struct vuf_dev *f, struct vuf_ring *r)
      * through the memory table's userspace_addr (QEMU does the same). */
     struct vhost_vring_addr a = {
         .index = r->index,
-        .flags = 0,
+        .flags = f->log_rings ? 1u << VHOST_VRING_F_LOG : 0,
         .desc_user_addr = host + r->desc_off,
         .used_user_addr = host + r->used_off,
         .avail_user_addr = host + r->avail_off,
+        .log_guest_addr = VUF_GPA_BASE + r->used_off,
     };
     uint64_t idx = r->index;
     int rc;
@@ -336,7 +339,7 @@ static int vu_handshake(struct vuf_dev *f, uint64_t want)
         f->features |= 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
         if ((rc = vu_get_u64(f, VHOST_USER_GET_PROTOCOL_FEATURES, &proto)) < 0)
             return rc;
-        f->protocol_features = proto & VUF_PROTOCOL_WANTED;
+        f->protocol_features = proto & (VUF_PROTOCOL_WANTED | f->protocol_features);
         /* Not acked itself: REPLY_ACK only applies once it has been negotiated. */
         if ((rc = vu_send(f, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &f->protocol_features,
                           sizeof(uint64_t), NULL, 0)) < 0)
@@ -529,6 +532,7 @@ struct vuf_dev *vuf_connect(const char *path, const struct vuf_config *cfg)
     f->qsize = c.queue_size;
     f->buf_size = c.buf_size;
     f->notify = c.notify;
+    f->protocol_features = c.protocol_features; /* asked for; the handshake keeps what is offered */
     if ((rc = vuf_layout(f, c.mem_size)) < 0)
         goto fail;
 
@@ -681,6 +685,10 @@ int vuf_recv(struct vuf_dev *f, void *buf, uint32_t cap)
             VLOG_RL(WARN, "vuf", "RX used len %u bad for buffer of %u", e.len, f->buf_size);
             rc = -EPROTO;
         } else if (rc == 0) {
+            if (i == 0) {
+                memset(&f->last_rx_vnet, 0, sizeof(f->last_rx_vnet));
+                memcpy(&f->last_rx_vnet, rx_buf(f, e.id), f->hdr_len);
+            }
             uint32_t n = e.len - skip;
             if (total + n <= cap)
                 memcpy(out + total, rx_buf(f, e.id) + skip, n);
@@ -749,7 +757,8 @@ int vuf_recv_wait(struct vuf_dev *f, void *buf, uint32_t cap, int timeout_ms)
 /* ---- bursts: one index update and at most one notification per burst ---- */
 
 /* Place one frame on the TX ring without publishing it (vuf_send_burst). */
-static int tx_place(struct vuf_dev *f, const void *frame, uint32_t len)
+static int tx_place(struct vuf_dev *f, const void *frame, uint32_t len,
+                    const struct virtio_net_hdr_v1 *vnet)
 {
     struct vuf_ring *r = &f->tx;
     const uint8_t *src = frame;
@@ -770,7 +779,10 @@ static int tx_place(struct vuf_dev *f, const void *frame, uint32_t len)
         uint32_t done = 0;
         if (pos < f->hdr_len) {
             done = (uint32_t)MIN((uint64_t)n, f->hdr_len - pos);
-            memset(dst, 0, done);
+            if (vnet)
+                memcpy(dst, (const uint8_t *)vnet + pos, done);
+            else
+                memset(dst, 0, done);
         }
         if (done < n)
             memcpy(dst + done, src + (pos + done - f->hdr_len), n - done);
@@ -803,7 +815,7 @@ int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t 
 
     tx_reclaim(f);
     for (; sent < n; sent++) {
-        rc = tx_place(f, frames[sent], lens[sent]);
+        rc = tx_place(f, frames[sent], lens[sent], NULL);
         if (rc < 0)
             break;
     }
@@ -812,6 +824,23 @@ int vuf_send_burst(struct vuf_dev *f, const void *const *frames, const uint32_t 
     if (sent == 0 && rc == -EMSGSIZE)
         return rc;
     return (int)sent;
+}
+
+int vuf_send_vnet(struct vuf_dev *f, const struct virtio_net_hdr_v1 *vnet, const void *frame,
+                  uint32_t len)
+{
+    struct vuf_ring *r = &f->tx;
+    uint16_t old = r->avail_idx;
+    tx_reclaim(f);
+    int rc = tx_place(f, frame, len, vnet);
+    if (r->avail_idx != old)
+        ring_publish(f, r, old);
+    return rc;
+}
+
+void vuf_last_rx_vnet(const struct vuf_dev *f, struct virtio_net_hdr_v1 *out)
+{
+    *out = f->last_rx_vnet;
 }
 
 /*
@@ -958,4 +987,64 @@ void vuf_tx_set_avail_idx(struct vuf_dev *f, uint16_t idx)
     r->avail_idx = idx;
     __atomic_store_n(&r->avail->idx, idx, __ATOMIC_RELEASE);
     ring_kick(r);
+}
+
+/* ---- protocol extras: raw requests, dirty logging (migration tests) ---- */
+
+int vuf_request(struct vuf_dev *f, uint32_t request, const void *payload, uint32_t size,
+                const int *fds, unsigned nfds)
+{
+    return vu_request(f, request, payload, size, fds, nfds);
+}
+
+uint64_t vuf_protocol_features(const struct vuf_dev *f)
+{
+    return f->protocol_features;
+}
+
+/*
+ * What QEMU does when a migration starts: hand over the log (SET_LOG_BASE, whose reply says
+ * it is mapped), give both rings' used addresses for logging (SET_VRING_ADDR with the log
+ * flag), then turn on VHOST_F_LOG_ALL.
+ */
+int vuf_log_start(struct vuf_dev *f, int log_fd, uint64_t size, uint64_t offset)
+{
+    struct vhost_user_log l = {.mmap_size = size, .mmap_offset = offset};
+    uint64_t ack;
+    int rc;
+    if (!(f->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD)))
+        return -ENOTSUP;
+    if ((rc = vu_send(f, VHOST_USER_SET_LOG_BASE, 0, &l, sizeof(l), &log_fd, 1)) < 0 ||
+        (rc = vu_wire_recv_reply(f->sock, VHOST_USER_SET_LOG_BASE, &ack, sizeof(ack))) < 0)
+        return rc;
+    if (ack)
+        return -EIO;
+    f->log_rings = true;
+    struct vuf_ring *rings[] = {&f->rx, &f->tx};
+    for (unsigned i = 0; i < ARRAY_SIZE(rings); i++) {
+        uintptr_t host = (uintptr_t)f->mem;
+        struct vhost_vring_addr a = {
+            .index = rings[i]->index,
+            .flags = 1u << VHOST_VRING_F_LOG,
+            .desc_user_addr = host + rings[i]->desc_off,
+            .used_user_addr = host + rings[i]->used_off,
+            .avail_user_addr = host + rings[i]->avail_off,
+            .log_guest_addr = VUF_GPA_BASE + rings[i]->used_off,
+        };
+        if ((rc = vu_request(f, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0)) < 0)
+            return rc;
+    }
+    return vu_set_u64(f, VHOST_USER_SET_FEATURES, f->features | 1ull << VHOST_F_LOG_ALL);
+}
+
+void vuf_layout_gpa(const struct vuf_dev *f, bool tx, uint64_t *used_gpa, uint64_t *bufs_gpa,
+                    uint64_t *bufs_len)
+{
+    const struct vuf_ring *r = tx ? &f->tx : &f->rx;
+    if (used_gpa)
+        *used_gpa = VUF_GPA_BASE + r->used_off;
+    if (bufs_gpa)
+        *bufs_gpa = VUF_GPA_BASE + (tx ? f->tx_buf_off : f->rx_buf_off);
+    if (bufs_len)
+        *bufs_len = (uint64_t)f->qsize * (tx ? f->tx_slot : f->buf_size);
 }

@@ -73,7 +73,9 @@ struct vu_queue {
     uint16_t size; /* 0 until SET_VRING_NUM */
     bool addr_set;
     uint64_t desc_uva, avail_uva, used_uva, log_gpa;
-    bool packed; /* layout of the rings: RING_PACKED negotiated when they were translated */
+    bool log_used;     /* SET_VRING_ADDR had VHOST_VRING_F_LOG: log_gpa is the used ring's */
+    uint64_t desc_gpa; /* guest-physical address of the descriptor ring (packed logging) */
+    bool packed;       /* layout of the rings: RING_PACKED negotiated when they were translated */
     /* split layout */
     struct vring_desc *desc;
     struct vring_avail *avail;
@@ -103,7 +105,19 @@ struct vu_queue {
     uint16_t pk_head_slot, pk_head_flags;
     uint64_t *pk_inflight; /* bitmap of buffer ids we hold (control thread allocates) */
     uint32_t pk_inflight_bits;
+    /* Dirty logging (vu_log.c): the device's log while VHOST_F_LOG_ALL is negotiated and a
+     * log is mapped, else NULL. Set by the control thread while the queue is not ready. */
+    struct vu_log *log;
     struct vu_queue_stats stats;
+};
+
+/* The dirty-page bitmap of SET_LOG_BASE (vu_log.c). */
+struct vu_log {
+    uint8_t *bits;   /* one bit per VHOST_LOG_PAGE of guest-physical memory */
+    uint64_t size;   /* bytes of bits[] */
+    void *mmap_addr; /* our mapping (offset + size bytes of the frontend's fd) */
+    size_t mmap_size;
+    uint64_t errors; /* writes outside the log (counted, never done); relaxed */
 };
 
 struct vu_dev {
@@ -119,18 +133,41 @@ struct vu_dev {
     struct vu_queue q[VU_MAX_QUEUES];
     uint64_t msgs, msg_errors;
     uint8_t status; /* virtio device status (SET_STATUS) */
+    struct vu_log log;
+    int log_fd;           /* SET_LOG_FD (kept, not used: we never ask the frontend to sync) */
+    uint16_t mtu;         /* NET_SET_MTU accepted, 0: none */
+    uint16_t mtu_limit;   /* the largest NET_SET_MTU we accept (the bridge's MTU) */
+    uint64_t msg_refused; /* requests refused with an error reply, connection kept (relaxed) */
 };
 
 #define VU_OFFERED_FEATURES                                                                        \
     ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |                             \
      (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |                   \
      (1ull << VIRTIO_NET_F_MQ) | (1ull << VIRTIO_F_RING_PACKED) |                                  \
-     (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+     (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | VU_OFFLOAD_FEATURES | (1ull << VHOST_F_LOG_ALL) |  \
+     (1ull << VIRTIO_NET_F_MTU) | (1ull << VIRTIO_F_IN_ORDER))
+
+/* The smallest MTU a frontend may set (virtio 1.2, 5.1.4.1: 68, the IPv4 minimum). */
+#define VU_MIN_MTU 68
+
+/* Offloads (vu_offload.c): taken from a guest when it negotiated CSUM / HOST_*, given to it as
+ * they are when it negotiated GUEST_*, done in software by the switch otherwise. */
+#define VU_OFFLOAD_FEATURES                                                                        \
+    ((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |                             \
+     (1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |                         \
+     (1ull << VIRTIO_NET_F_HOST_ECN) | (1ull << VIRTIO_NET_F_GUEST_TSO4) |                         \
+     (1ull << VIRTIO_NET_F_GUEST_TSO6) | (1ull << VIRTIO_NET_F_GUEST_ECN))
+
+/* PMD, dequeue: false (after a rate-limited log line) when a guest's virtio-net header asks
+ * for an offload it did not negotiate or does not fit the frame (offload_validate()). */
+bool vu_vnet_hdr_ok(const struct vu_dev *dev, const struct pkt *p);
 
 #define VU_OFFERED_PROTOCOL_FEATURES                                                               \
     ((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |              \
      (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                                \
-     (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+     (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                         \
+     (1ull << VHOST_USER_PROTOCOL_F_STATUS) | (1ull << VHOST_USER_PROTOCOL_F_NET_MTU) |            \
+     (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) | (1ull << VHOST_USER_PROTOCOL_F_RARP))
 
 static inline bool vu_has_feature(const struct vu_dev *dev, unsigned bit)
 {
@@ -162,6 +199,32 @@ bool vu_packed_has_work(const struct vu_queue *q);
 /* GET/SET_VRING_BASE encoding of a packed queue's position (control thread). */
 uint32_t vu_packed_get_base(const struct vu_queue *q);
 int vu_packed_set_base(struct vu_dev *dev, struct vu_queue *q, uint32_t num);
+/*
+ * Dirty-page logging (vu_log.c). Control thread: map the log of a SET_LOG_BASE (takes fd),
+ * unmap it, and point every queue at it (or not) after the features or the log changed,
+ * with the queues quiesced. Returns 0 or -EPROTO.
+ */
+int vu_log_map(struct vu_dev *dev, const struct vhost_user_log *l, int fd);
+void vu_log_unmap(struct vu_dev *dev);
+/* PMD: mark [gpa, gpa + len) dirty; a page outside the log is counted, not written. */
+void vu_log_write(struct vu_log *log, uint64_t gpa, uint64_t len);
+/* PMD: mark dirty the first `len` bytes of a chain's host segments (guest buffers we wrote;
+ * each segment lies in one region, as vu_chain_add() makes them). */
+void vu_log_segs(const struct vu_dev *dev, struct vu_log *log, const struct pkt_seg *seg,
+                 uint16_t nseg, uint32_t len);
+/* PMD, split ring: log what used_publish() made visible (used entries old..new_idx - 1, their
+ * buffers, the used index). */
+void vu_log_split_used(struct vu_dev *dev, struct vu_queue *q, uint16_t old, uint16_t new_idx);
+/* PMD, packed ring: log the used descriptor written at `slot`. */
+void vu_log_packed_used(struct vu_queue *q, uint16_t slot);
+
+/*
+ * Packed ring (vu_packed_resume.c), control thread: true when the base the queue was given
+ * (last_used_idx, used_wrap) contradicts the ring and the ring's USED bits tell where the
+ * device stands instead (*slot, *wrap); false: keep the base.
+ */
+bool vu_packed_ring_position(const struct vu_queue *q, uint16_t *slot, bool *wrap);
+
 /* Stop a queue for a malformed ring (PMD thread): counted and logged. */
 void vu_queue_mark_broken(struct vu_dev *dev, struct vu_queue *q, const char *why);
 

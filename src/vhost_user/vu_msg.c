@@ -7,6 +7,9 @@
  * the payload size and the fd count before a handler runs; handlers check every index, size
  * and address against what was negotiated and mapped. Any violation returns -EPROTO, which
  * ends this one connection (logged, rate-limited, and counted); fds not kept are closed.
+ * A well-formed request we decline (an MTU above the bridge's) returns VU_REFUSED instead:
+ * logged and counted, answered with a non-zero ack when the frontend asked for one, and the
+ * connection stays.
  */
 #include "vu_int.h"
 
@@ -20,9 +23,11 @@
 
 enum fd_rule { FDS_NONE, FDS_ONE_UNLESS_NOFD, FDS_PER_REGION, FDS_ONE };
 
+#define VU_REFUSED 1
+
 struct vu_handler {
     const char *name;
-    /* Returns 0 (reply filled when the request has one) or -EPROTO. */
+    /* Returns 0 (reply filled when the request has one), VU_REFUSED or -EPROTO. */
     int (*fn)(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds, unsigned nfds,
               struct vhost_user_msg *reply);
     uint32_t min_size, max_size; /* payload bytes */
@@ -183,6 +188,10 @@ static int h_set_vring_addr(struct vu_dev *dev, const struct vhost_user_msg *msg
     struct vu_queue *q = queue_of(dev, a->index, "SET_VRING_ADDR");
     if (!q)
         return -EPROTO;
+    if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
+        VLOG_RL(WARN, MOD, "%s: SET_VRING_ADDR flags %#x unknown", dev->name, a->flags);
+        return -EPROTO;
+    }
     if (q->size == 0) {
         VLOG_RL(WARN, MOD, "%s: SET_VRING_ADDR for queue %u before SET_VRING_NUM", dev->name,
                 a->index);
@@ -195,6 +204,7 @@ static int h_set_vring_addr(struct vu_dev *dev, const struct vhost_user_msg *msg
     q->avail_uva = a->avail_user_addr;
     q->used_uva = a->used_user_addr;
     q->log_gpa = a->log_guest_addr;
+    q->log_used = a->flags & (1u << VHOST_VRING_F_LOG);
     q->addr_set = true;
     if (vu_queue_translate(dev, q) < 0) {
         q->addr_set = false;
@@ -369,6 +379,13 @@ static int h_get_max_mem_slots(struct vu_dev *dev, const struct vhost_user_msg *
     return 0;
 }
 
+/* After the log changed (every queue quiesced): queues start again, on the new log. */
+static void refresh_queues(struct vu_dev *dev)
+{
+    for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
+        vu_queue_update_ready(dev, &dev->q[i]);
+}
+
 /* After the memory layout changed: ring addresses may now point nowhere. */
 static void retranslate_queues(struct vu_dev *dev)
 {
@@ -424,6 +441,83 @@ static int h_get_status(struct vu_dev *dev, const struct vhost_user_msg *msg, in
     return 0;
 }
 
+static bool has_protocol_feature(const struct vu_dev *dev, unsigned bit, const char *what)
+{
+    if (dev->protocol_features & (1ull << bit))
+        return true;
+    VLOG_RL(WARN, MOD, "%s: %s without its protocol feature", dev->name, what);
+    return false;
+}
+
+/* The frontend's MTU: accepted up to the bridge's (the owner's limit); recorded on the device. */
+static int h_net_set_mtu(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                         unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)fds, (void)nfds, (void)reply;
+    if (!has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_NET_MTU, "NET_SET_MTU"))
+        return -EPROTO;
+    uint64_t mtu = msg->payload.u64;
+    if (mtu < VU_MIN_MTU || mtu > dev->mtu_limit) {
+        VLOG_RL(WARN, MOD, "%s: NET_SET_MTU %" PRIu64 " refused: the bridge allows %u..%u",
+                dev->name, mtu, VU_MIN_MTU, dev->mtu_limit);
+        return VU_REFUSED;
+    }
+    __atomic_store_n(&dev->mtu, (uint16_t)mtu, __ATOMIC_RELAXED);
+    VLOG_RL(INFO, MOD, "%s: MTU %" PRIu64, dev->name, mtu);
+    return 0;
+}
+
+/* The dirty log for live migration; its fd is in the message (LOG_SHMFD). */
+static int h_set_log_base(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                          unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)nfds;
+    if (!has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_LOG_SHMFD, "SET_LOG_BASE"))
+        return -EPROTO;
+    const struct vhost_user_log l = msg->payload.log;
+    /* The PMDs write into the old log until they let go of it. */
+    vu_dev_quiesce_all(dev);
+    int rc = vu_log_map(dev, &l, fds[0]); /* the fd is closed by the caller: the map stays */
+    refresh_queues(dev);
+    if (rc)
+        return -EPROTO;
+    /* QEMU waits for a reply once the log is mapped (it then starts using it). */
+    reply_u64(reply, 0);
+    return 0;
+}
+
+static int h_set_log_fd(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                        unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)msg, (void)nfds, (void)reply;
+    if (!has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_LOG_SHMFD, "SET_LOG_FD"))
+        return -EPROTO;
+    if (dev->log_fd >= 0)
+        close(dev->log_fd);
+    dev->log_fd = fds[0];
+    fds[0] = -1; /* kept */
+    return 0;
+}
+
+/* After a migration the frontend asks us to announce the guest's MAC (RARP broadcast). */
+static int h_send_rarp(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
+                       unsigned nfds, struct vhost_user_msg *reply)
+{
+    (void)fds, (void)nfds, (void)reply;
+    if (!has_protocol_feature(dev, VHOST_USER_PROTOCOL_F_RARP, "SEND_RARP"))
+        return -EPROTO;
+    struct vsw_mac mac;
+    memcpy(mac.b, msg->payload.raw, ETH_ALEN);
+    char buf[18];
+    if (vsw_mac_is_multicast(&mac) || vsw_mac_is_zero(&mac) || !dev->ops || !dev->ops->send_rarp) {
+        VLOG_RL(WARN, MOD, "%s: SEND_RARP for %s refused", dev->name, vsw_mac_format(&mac, buf));
+        return VU_REFUSED;
+    }
+    VLOG_RL(INFO, MOD, "%s: SEND_RARP %s", dev->name, vsw_mac_format(&mac, buf));
+    dev->ops->send_rarp(dev->opaque, &mac);
+    return 0;
+}
+
 static int h_reset_device(struct vu_dev *dev, const struct vhost_user_msg *msg, int *fds,
                           unsigned nfds, struct vhost_user_msg *reply)
 {
@@ -440,6 +534,9 @@ static const struct vu_handler handlers[VHOST_USER_MAX_REQUEST] = {
     [VHOST_USER_RESET_OWNER] = {"RESET_OWNER", h_reset_owner, 0, 8, FDS_NONE, false},
     [VHOST_USER_SET_MEM_TABLE] = {"SET_MEM_TABLE", h_set_mem_table, 8 + 32, PAYLOAD(memory),
                                   FDS_PER_REGION, false},
+    [VHOST_USER_SET_LOG_BASE] = {"SET_LOG_BASE", h_set_log_base, PAYLOAD(log), PAYLOAD(log),
+                                 FDS_ONE, true},
+    [VHOST_USER_SET_LOG_FD] = {"SET_LOG_FD", h_set_log_fd, 0, 8, FDS_ONE, false},
     [VHOST_USER_SET_VRING_NUM] = {"SET_VRING_NUM", h_set_vring_num, 8, 8, FDS_NONE, false},
     [VHOST_USER_SET_VRING_ADDR] = {"SET_VRING_ADDR", h_set_vring_addr, PAYLOAD(addr), PAYLOAD(addr),
                                    FDS_NONE, false},
@@ -457,6 +554,8 @@ static const struct vu_handler handlers[VHOST_USER_MAX_REQUEST] = {
                                           FDS_NONE, false},
     [VHOST_USER_GET_QUEUE_NUM] = {"GET_QUEUE_NUM", h_get_queue_num, 0, 0, FDS_NONE, true},
     [VHOST_USER_SET_VRING_ENABLE] = {"SET_VRING_ENABLE", h_set_vring_enable, 8, 8, FDS_NONE, false},
+    [VHOST_USER_SEND_RARP] = {"SEND_RARP", h_send_rarp, 8, 8, FDS_NONE, false},
+    [VHOST_USER_NET_SET_MTU] = {"NET_SET_MTU", h_net_set_mtu, 8, 8, FDS_NONE, false},
     [VHOST_USER_RESET_DEVICE] = {"RESET_DEVICE", h_reset_device, 0, 8, FDS_NONE, false},
     [VHOST_USER_GET_MAX_MEM_SLOTS] = {"GET_MAX_MEM_SLOTS", h_get_max_mem_slots, 0, 0, FDS_NONE,
                                       true},
@@ -544,22 +643,24 @@ int vu_dev_process_msg(struct vu_dev *dev, const struct vhost_user_msg *msg, int
     int rc = validate(dev, msg, nfds, &h);
     if (rc == 0) {
         rc = h->fn(dev, msg, fds, nfds, reply);
-        if (rc)
+        if (rc < 0)
             VLOG_RL(WARN, MOD, "%s: %s refused, closing the connection", dev->name, h->name);
     }
     close_fds(fds, nfds);
-    if (rc) {
+    if (rc < 0) {
         __atomic_add_fetch(&dev->msg_errors, 1, __ATOMIC_RELAXED);
         return -EPROTO;
     }
     __atomic_add_fetch(&dev->msgs, 1, __ATOMIC_RELAXED);
+    if (rc == VU_REFUSED)
+        __atomic_add_fetch(&dev->msg_refused, 1, __ATOMIC_RELAXED);
     reply->hdr.request = msg->hdr.request;
     reply->hdr.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK;
     if (h->has_reply) {
         *reply_out = true;
     } else if ((msg->hdr.flags & VHOST_USER_NEED_REPLY) &&
                (dev->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))) {
-        reply_u64(reply, 0);
+        reply_u64(reply, rc == VU_REFUSED ? 1 : 0);
         *reply_out = true;
     }
     return 0;

@@ -155,7 +155,7 @@ static const char *pk_collect(const struct vu_dev *dev, const struct vu_queue *q
     uint32_t slot = q->last_avail_idx;
     bool wrap = q->avail_wrap;
 
-    vu_chain_init(c);
+    vu_chain_reset(c);
     for (uint32_t n = 1;; n++) {
         struct vring_packed_desc d = pk_desc_read(&ring[slot], flags);
         const char *why;
@@ -211,6 +211,8 @@ static inline void pk_used_write(struct vu_queue *q, uint16_t id, uint32_t len, 
     } else {
         __atomic_store_n(&d->flags, flags, __ATOMIC_RELAXED);
     }
+    if (unlikely(q->log)) /* live migration: mark what we wrote (vu_log.c) */
+        vu_log_packed_used(q, slot);
     uint32_t next = (uint32_t)slot + ndesc;
     if (next >= q->size) {
         next -= q->size;
@@ -267,40 +269,101 @@ static void pk_publish(struct vu_dev *dev, struct vu_queue *q)
 
 /* ---- TX (the guest transmits, we dequeue) ---- */
 
+/* What pass 1 of a TX burst learnt about each buffer (the segments are in the packet). */
+struct pk_tx {
+    uint64_t len;
+    uint16_t id, ndesc;
+    uint16_t slot; /* where the buffer starts: the position to rewind to if it is not taken */
+    bool wrap;
+    bool truncated;
+    uint16_t nseg;
+};
+
+#define PK_BURST_MAX 64
+
+/*
+ * Two passes, as the split ring does: first every buffer is collected straight into its
+ * packet and the first lines of its frame prefetched, then the headers are read, so the cache
+ * misses of the burst overlap.
+ */
 uint16_t vu_packed_dequeue_burst(struct vu_dev *dev, struct vu_queue *q, struct pkt *pkts,
                                  uint16_t n)
 {
-    uint16_t out = 0;
-    struct vu_chain c;
-    for (uint16_t i = 0; i < n; i++) {
+    struct pk_tx tx[PK_BURST_MAX];
+    const char *why = NULL;
+    uint16_t ok = 0;
+
+    n = MIN(n, (uint16_t)PK_BURST_MAX);
+    for (; ok < n; ok++) {
         uint16_t flags = __atomic_load_n(&q->pdesc[q->last_avail_idx].flags, __ATOMIC_ACQUIRE);
         if (!pk_desc_avail(flags, q->avail_wrap))
             break;
         uint16_t id, ndesc;
-        const char *why = pk_collect(dev, q, flags, false, &c, &id, &ndesc);
+        struct vu_chain c;
+        vu_chain_init(&c, pkts[ok].seg, PKT_MAX_SEGS);
+        why = pk_collect(dev, q, flags, false, &c, &id, &ndesc);
         if (!why && !pk_id_take(q, id))
             why = "buffer id made available twice";
-        if (why) {
-            q->stats.drops[VSW_DROP_RX_BAD_DESC]++;
-            vu_queue_mark_broken(dev, q, why);
+        if (why)
+            break;
+        tx[ok] = (struct pk_tx){.len = c.len,
+                                .id = id,
+                                .ndesc = ndesc,
+                                .slot = q->last_avail_idx,
+                                .wrap = q->avail_wrap,
+                                .truncated = c.truncated,
+                                .nseg = c.nseg};
+        pk_avail_advance(q, ndesc);
+        if (c.nseg) {
+            __builtin_prefetch(c.seg[0].addr);
+            if (c.seg[0].len > 64)
+                __builtin_prefetch(c.seg[0].addr + 64);
+        }
+    }
+
+    uint16_t out = 0, i = 0;
+    for (; i < ok; i++) {
+        struct pkt *p = &pkts[i];
+        const struct vu_chain c = {.seg = p->seg,
+                                   .cap = PKT_MAX_SEGS,
+                                   .nseg = tx[i].nseg,
+                                   .truncated = tx[i].truncated,
+                                   .len = tx[i].len};
+        enum vsw_drop drop = vu_pkt_from_chain(dev, q, &c, p);
+        if (drop != VSW_DROP__COUNT && out) {
+            /* Buffers go back in ring order (IN_ORDER): the good ones before this one return
+             * in dequeue_done, so this one starts the next burst. */
             break;
         }
-        pk_avail_advance(q, ndesc);
-
-        struct pkt *p = &pkts[out];
-        enum vsw_drop drop = vu_pkt_from_chain(dev, q, &c, p);
         if (drop != VSW_DROP__COUNT) {
             q->stats.drops[drop]++;
-            pk_used_write(q, id, 0, ndesc);
-            pk_id_release(q, id);
+            pk_used_write(q, tx[i].id, 0, tx[i].ndesc);
+            pk_id_release(q, tx[i].id);
             continue;
         }
-        p->src_id = id;
-        p->src_aux = ndesc;
+        if (unlikely(out != i))
+            pkts[out] = *p; /* only after a dropped first buffer */
+        p = &pkts[out];
+        p->src_id = tx[i].id;
+        p->src_aux = tx[i].ndesc;
         q->stats.packets++;
         q->stats.bytes += p->len;
         out++;
     }
+    if (i < ok) {
+        /* Not taken this time: the ring position goes back to buffer i, the ids with it. */
+        q->last_avail_idx = tx[i].slot;
+        q->avail_wrap = tx[i].wrap;
+        for (uint16_t j = i; j < ok; j++)
+            pk_id_release(q, tx[j].id);
+    } else if (why) {
+        q->stats.drops[VSW_DROP_RX_BAD_DESC]++;
+        vu_queue_mark_broken(dev, q, why);
+    }
+    /* With nothing to forward the caller never calls dequeue_done: the dropped buffers must
+     * go back now, or a guest sending only such frames fills its ring and is stuck. */
+    if (!out)
+        pk_publish(dev, q);
     return out;
 }
 
@@ -323,14 +386,47 @@ struct pk_rx_buf {
     uint32_t len;
 };
 
+/*
+ * Hints only: start the misses of the next `n` single-descriptor buffers (for writing) before
+ * the first frame is copied, so they overlap. Nothing read here is used for a decision; the
+ * copy loop reads and checks every descriptor itself.
+ */
+static void pk_prefetch_rx(const struct vu_dev *dev, const struct vu_queue *q, uint16_t n)
+{
+    uint32_t slot = q->last_avail_idx;
+    bool wrap = q->avail_wrap;
+    for (uint16_t i = 0; i < n; i++) {
+        const struct vring_packed_desc *d = &q->pdesc[slot];
+        uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+        if (!pk_desc_avail(flags, wrap) || (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+            return;
+        uint64_t contig;
+        uint8_t *h = vu_mem_gpa_to_host(&dev->mem, __atomic_load_n(&d->addr, __ATOMIC_RELAXED), 128,
+                                        &contig);
+        if (h) {
+            vu_prefetch_w(h);
+            if (contig > 64)
+                vu_prefetch_w(h + 64);
+        }
+        if (++slot == q->size) {
+            slot = 0;
+            wrap = !wrap;
+        }
+    }
+}
+
 uint16_t vu_packed_enqueue_burst(struct vu_dev *dev, struct vu_queue *q, struct pkt *const *pkts,
                                  uint16_t n)
 {
     const bool mrg = vu_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
     struct pk_rx_buf bufs[PK_MAX_RX_BUFS];
+    struct pkt_seg segs[PKT_MAX_SEGS];
     struct vu_chain c;
     struct vu_rx_writer w;
     uint16_t sent = 0;
+
+    vu_chain_init(&c, segs, PKT_MAX_SEGS);
+    pk_prefetch_rx(dev, q, MIN(n, (uint16_t)PK_BURST_MAX));
 
     for (; sent < n; sent++) {
         const struct pkt *p = pkts[sent];
@@ -360,6 +456,8 @@ uint16_t vu_packed_enqueue_burst(struct vu_dev *dev, struct vu_queue *q, struct 
             }
             pk_avail_advance(q, ndesc);
             uint32_t wrote = vu_rx_write_chain(&w, &c);
+            if (unlikely(q->log))
+                vu_log_segs(dev, q->log, c.seg, c.nseg, wrote);
             bufs[nbufs++] = (struct pk_rx_buf){id, ndesc, wrote};
             if (!mrg && w.off < w.total) {
                 drop = VSW_DROP_TX_TOO_BIG; /* one chain must hold it: keep the buffer */
@@ -465,6 +563,16 @@ int vu_packed_queue_start(struct vu_dev *dev, struct vu_queue *q)
         /* SET_VRING_NUM made the ring smaller after SET_VRING_BASE */
         vu_queue_mark_broken(dev, q, "ring position outside the packed ring");
         return -EPROTO;
+    }
+    /* A frontend that lost the ring's position (QEMU after we restarted) sends a stale base:
+     * the ring's own USED bits win when they tell (vu_packed_resume.c). */
+    uint16_t slot;
+    bool wrap;
+    if (vu_packed_ring_position(q, &slot, &wrap)) {
+        VLOG_RL(INFO, MOD, "%s: packed queue %ld resumes at slot %u wrap %d (base was %u wrap %d)",
+                dev->name, (long)(q - dev->q), slot, wrap, q->last_used_idx, q->used_wrap);
+        q->last_used_idx = q->last_avail_idx = slot;
+        q->used_wrap = q->avail_wrap = wrap;
     }
     size_t words = (q->size + 63u) / 64u;
     if (q->pk_inflight && q->pk_inflight_bits >= q->size) {

@@ -15,8 +15,10 @@
 #define VIRTIO_NET_F_MAC               5
 #define VIRTIO_NET_F_GUEST_TSO4        7
 #define VIRTIO_NET_F_GUEST_TSO6        8
+#define VIRTIO_NET_F_GUEST_ECN         9
 #define VIRTIO_NET_F_HOST_TSO4         11
 #define VIRTIO_NET_F_HOST_TSO6         12
+#define VIRTIO_NET_F_HOST_ECN          13
 #define VIRTIO_NET_F_MRG_RXBUF         15
 #define VIRTIO_NET_F_STATUS            16
 #define VIRTIO_NET_F_CTRL_VQ           17
@@ -91,8 +93,12 @@ enum vhost_user_request {
 #define VHOST_USER_NEED_REPLY     (1u << 3)
 #define VHOST_USER_VRING_IDX_MASK 0xffu
 #define VHOST_USER_VRING_NOFD     (1ull << 8)
-#define VHOST_MEMORY_MAX_REGIONS  8
-#define VHOST_USER_MAX_FDS        8
+/* SET_VRING_ADDR flags: log_guest_addr is valid and used-ring writes are to be logged. */
+#define VHOST_VRING_F_LOG 0
+/* Dirty log (SET_LOG_BASE): one bit per page of guest-physical memory, bit (gpa / 4096). */
+#define VHOST_LOG_PAGE           ((uint64_t)4096)
+#define VHOST_MEMORY_MAX_REGIONS 8
+#define VHOST_USER_MAX_FDS       8
 
 struct vhost_vring_state {
     uint32_t index;

@@ -27,7 +27,7 @@ start() {
 }
 
 start
-ctl br-add br0 --age 42 --max-macs 100 || fail "br-add"
+ctl br-add br0 --age 42 --max-macs 100 --mtu 9000 || fail "br-add"
 ctl br-add lab || fail "br-add lab"
 ctl port-add br0 vm1 >/dev/null || fail "port-add vm1"
 ctl port-add lab vm2 >/dev/null || fail "port-add vm2"
@@ -35,7 +35,7 @@ ctl port-add br0 cl1 --mode client --path "$T/frontend.sock" >/dev/null || fail 
 ctl fdb-add br0 02:00:00:00:00:10 vm1 || fail "fdb-add"
 before_ports=$(ctl --json port-list | tr -d ' \n' | sed 's/"state":"[a-z]*"//g')
 before_fdb=$(ctl fdb-show br0)
-before_br=$(ctl br-list | awk '{print $1, $2, $3, $4}')
+before_br=$(ctl br-list | awk '{print $1, $2, $3, $4, $5}') # name ports age max_macs mtu
 
 kill -9 "$DPID"; wait "$DPID" 2>/dev/null; DPID=""
 start
@@ -43,7 +43,8 @@ grep -q "restored 2 bridge(s) and 3 port(s)" "$T/d.log" || fail "no restore line
 after_ports=$(ctl --json port-list | tr -d ' \n' | sed 's/"state":"[a-z]*"//g')
 [ "$before_ports" = "$after_ports" ] || fail "ports differ: $before_ports vs $after_ports"
 [ "$before_fdb" = "$(ctl fdb-show br0)" ] || fail "static MAC lost"
-[ "$before_br" = "$(ctl br-list | awk '{print $1, $2, $3, $4}')" ] || fail "bridges differ"
+[ "$before_br" = "$(ctl br-list | awk '{print $1, $2, $3, $4, $5}')" ] || fail "bridges differ"
+grep -q '"mtu": 9000' "$T/state.json" || fail "the bridge MTU is not in the state file"
 
 # The restored port forwards: a guest on vm1 and one on a new port of br0 exchange frames.
 ctl port-add br0 vm3 >/dev/null || fail "port-add vm3"

@@ -6,32 +6,44 @@
 # MAC comes back to G with the addresses swapped:
 #   1. G sends 8 x 64 B and 4 x 1514 B to testpmd's MAC (unknown: flooded to tp) -> 12 back;
 #   2. G sends 16 x 300 B (testpmd's MAC is learned now: unicast) -> 16 back;
-#   3. testpmd itself sends a burst of 32 frames to G's MAC (start tx_first) -> G gets 32.
+#   3. testpmd itself sends a burst of 32 frames per queue pair to G's MAC (start tx_first).
 # Checked: every frame arrives once, intact (vsw-guest checks each payload byte), at the right
 # size; nothing else arrives; vswitchctl's counters, testpmd's port counters and the FDB agree;
 # vswitchd exits cleanly (status 0, so the sanitizers found nothing).
 #
 # MODE picks testpmd's rings; the guest G always uses split rings, so a frame crosses between
-# the two layouts in the switch:
-#   split           (default) split virtqueues
-#   packed          packed_vq=1: packed virtqueues (VIRTIO_F_RING_PACKED negotiated, checked)
-#   packed-inorder  packed_vq=1,in_order=1: testpmd asks for IN_ORDER too, which we do not
-#                   offer: it must run packed without it
+# the two layouts in the switch. Each mode checks the features negotiated (port-list --json):
+#   split           (default) split virtqueues, mergeable RX buffers (virtio-user asks for
+#                   IN_ORDER unless in_order=0: the modes without "inorder" say in_order=0)
+#   packed          packed_vq=1: packed virtqueues (VIRTIO_F_RING_PACKED)
+#   inorder         in_order=1: split rings with VIRTIO_F_IN_ORDER
+#   packed-inorder  packed_vq=1,in_order=1: packed rings with IN_ORDER
+#   mrg-off         mrg_rxbuf=0: no mergeable RX buffers (one buffer per frame)
+#   mq2             queues=2, testpmd --rxq=2 --txq=2: two queue pairs (VIRTIO_NET_F_MQ), both
+#                   polled by vswitchd; testpmd's tx_first burst goes out on both
 #
 # Usage: VSWITCHD=... VSWITCHCTL=... VSW_GUEST=... test_testpmd_interop.sh [MODE] (meson's
 # test env). Exit: 0 pass, 1 fail, 77 skip (no dpdk-testpmd). Runs in about 10 s.
 set -u
 
 MODE=${1:-split}
+QUEUES=1
+# feature bits: RING_PACKED 34, IN_ORDER 35, MRG_RXBUF 15, MQ 22
+WANT_ON=15
+WANT_OFF="34 35 22"
 case "$MODE" in
-split) VDEV_EXTRA= ;;
-packed) VDEV_EXTRA=,packed_vq=1 ;;
-packed-inorder) VDEV_EXTRA=,packed_vq=1,in_order=1 ;;
+split) VDEV_EXTRA=,in_order=0 ;;
+packed) VDEV_EXTRA=,packed_vq=1,in_order=0 WANT_ON="15 34" WANT_OFF="35" ;;
+inorder) VDEV_EXTRA=,in_order=1 WANT_ON="15 35" WANT_OFF="34" ;;
+packed-inorder) VDEV_EXTRA=,packed_vq=1,in_order=1 WANT_ON="15 34 35" WANT_OFF='' ;;
+mrg-off) VDEV_EXTRA=,mrg_rxbuf=0,in_order=0 WANT_ON='' WANT_OFF="15 34 35" ;;
+mq2) VDEV_EXTRA=,in_order=0 QUEUES=2 WANT_ON="15 22" WANT_OFF="34 35" ;;
 *)
-    echo "usage: $0 [split|packed|packed-inorder]" >&2
+    echo "usage: $0 [split|packed|inorder|packed-inorder|mrg-off|mq2]" >&2
     exit 2
     ;;
 esac
+TXF=$((32 * QUEUES)) # frames of testpmd's tx_first burst: 32 per forwarding stream
 
 TESTPMD=$(command -v dpdk-testpmd) || {
     echo "SKIP: dpdk-testpmd not found (Debian package dpdk-dev)"
@@ -142,22 +154,35 @@ ctl port-add br0 g >/dev/null || fail "port-add g"
 mkfifo "$tmp/in"
 exec {tp_in}<>"$tmp/in"
 stdbuf -oL -eL "$TESTPMD" --lcores 0@0,1@0 --no-pci --no-huge -m 512 --file-prefix="$prefix" \
-    --vdev "net_virtio_user0,path=$tmp/tp.sock,queues=1,mac=$MAC_TP$VDEV_EXTRA" \
+    --vdev "net_virtio_user0,path=$tmp/tp.sock,queues=$QUEUES,mac=$MAC_TP$VDEV_EXTRA" \
     -- -i --forward-mode=macswap --total-num-mbufs=16384 --eth-peer=0,$MAC_G \
+    --rxq=$QUEUES --txq=$QUEUES \
     <"$tmp/in" >"$tmp/testpmd.log" 2>&1 &
 tp_pid=$!
 
 wait_for 200 grep -q "^Done" "$tmp/testpmd.log" || fail "testpmd did not finish start-up"
 wait_for 50 is_running tp || fail "testpmd's port is not running on tp"
 # The ring layout testpmd negotiated (vswitchd logs the features of each port).
-want_rings=split
-[ "$MODE" = split ] || want_rings=packed
+want_rings="split"
+case "$MODE" in packed*) want_rings=packed ;; esac
 got_rings=$(sed -n 's/.* tp: features 0x[0-9a-f]* (\([a-z]*\) rings).*/\1/p' "$tmp/vswitchd.log" | tail -n 1)
 [ "$got_rings" = "$want_rings" ] || fail "testpmd's port runs $got_rings rings, want $want_rings"
-if [ "$MODE" = packed-inorder ]; then
-    feat=$(sed -n 's/.* tp: features \(0x[0-9a-f]*\) .*/\1/p' "$tmp/vswitchd.log" | tail -n 1)
-    [ $((feat >> 35 & 1)) = 0 ] || fail "IN_ORDER negotiated although never offered ($feat)"
-fi
+port_field() { # port key -> value from port-list --json
+    ctl --json port-list | python3 -c '
+import json, sys
+for p in json.load(sys.stdin):
+    if p["name"] == sys.argv[1]:
+        print(p[sys.argv[2]])' "$1" "$2"
+}
+feat=$(port_field tp features)
+for b in $WANT_ON; do
+    [ $((feat >> b & 1)) = 1 ] || fail "feature bit $b not negotiated by testpmd ($feat)"
+done
+for b in $WANT_OFF; do
+    [ $((feat >> b & 1)) = 0 ] || fail "feature bit $b negotiated, not wanted in mode $MODE ($feat)"
+done
+pairs_up() { [ "$(port_field tp queue_pairs)" = "$QUEUES" ]; }
+wait_for 50 pairs_up || fail "tp runs $(port_field tp queue_pairs) queue pairs, want $QUEUES"
 echo start >&"$tp_in"
 wait_for 50 grep -q "packet forwarding - ports=1" "$tmp/testpmd.log" ||
     fail "testpmd did not start forwarding"
@@ -166,7 +191,7 @@ wait_for 50 grep -q "packet forwarding - ports=1" "$tmp/testpmd.log" ||
 # Steps 1 and 2, then it waits for testpmd's burst (step 3), then for nothing more.
 timeout 40 "$VSW_GUEST" --socket "$tmp/g.sock" --mac $MAC_G --name G \
     --script "send $MAC_TP 8 64; send $MAC_TP 4 1514; expect 12 10000;
-              send $MAC_TP 16 300; expect 16 10000; expect 32 20000; expect-none 300" \
+              send $MAC_TP 16 300; expect 16 10000; expect $TXF 20000; expect-none 300" \
     >"$tmp/g.out" 2>"$tmp/g.err" &
 g_pid=$!
 
@@ -184,7 +209,7 @@ g_pid=
 # ---- what G received: exactly the frames expected, once each ----
 got=$(awk '$2 == "rx" { $1 = $2 = ""; sub(/^ +/, ""); print }' "$tmp/g.out" | sort | uniq -c |
     sed 's/^ *//')
-want="32 src=$MAC_TP dst=$MAC_G len=64 from=?
+want="$TXF src=$MAC_TP dst=$MAC_G len=64 from=?
 16 src=$MAC_TP dst=$MAC_G len=300 from=G
 8 src=$MAC_TP dst=$MAC_G len=64 from=G
 4 src=$MAC_TP dst=$MAC_G len=1514 from=G"
@@ -207,8 +232,8 @@ check_stats() { # port want
     [ "$got" = "$2" ] || fail "stats $1: got \"$got\", want \"$2\" (rx_packets rx_bytes tx_packets tx_bytes drop_reasons queue_errors msg_errors)"
 }
 g_bytes=$((8 * 64 + 4 * 1514 + 16 * 300))
-check_stats g "28 $g_bytes 60 $((g_bytes + 32 * 64)) 0 0 0"
-check_stats tp "60 $((g_bytes + 32 * 64)) 28 $g_bytes 0 0 0"
+check_stats g "28 $g_bytes $((28 + TXF)) $((g_bytes + TXF * 64)) 0 0 0"
+check_stats tp "$((28 + TXF)) $((g_bytes + TXF * 64)) 28 $g_bytes 0 0 0"
 
 # ---- the FDB ----
 fdb=$(ctl --json fdb-show br0 | python3 -c '
@@ -216,7 +241,7 @@ import json, sys
 print(" ".join(sorted(e["mac"] + "@" + e["port"] for e in json.load(sys.stdin))))')
 [ "$fdb" = "$MAC_G@g $MAC_TP@tp" ] || fail "fdb-show br0: $fdb"
 
-# ---- counters: testpmd (28 received and swapped back, 28 + 32 sent) ----
+# ---- counters: testpmd (28 received and swapped back, 28 + TXF sent) ----
 echo stop >&"$tp_in"
 echo "show port stats 0" >&"$tp_in"
 port_stats() { sed -n '/NIC statistics for port 0/,$p' "$tmp/testpmd.log"; }
@@ -224,8 +249,8 @@ has_tx_line() { port_stats | grep -q "TX-packets:"; }
 wait_for 50 has_tx_line || fail "no port stats from testpmd"
 tp_rx=$(port_stats | grep -m1 "RX-packets:" | awk '{ print $2 }')
 tp_tx=$(port_stats | grep -m1 "TX-packets:" | awk '{ print $2 }')
-if [ "$tp_rx" != 28 ] || [ "$tp_tx" != 60 ]; then
-    fail "testpmd port 0: RX $tp_rx TX $tp_tx, want 28 and 60"
+if [ "$tp_rx" != 28 ] || [ "$tp_tx" != $((28 + TXF)) ]; then
+    fail "testpmd port 0: RX $tp_rx TX $tp_tx, want 28 and $((28 + TXF))"
 fi
 
 # ---- clean shutdown ----
@@ -243,5 +268,5 @@ stop_pid "$vsw_pid"
 rmdir "$dpdk_run/vswitchd_$vsw_pid" 2>/dev/null
 vsw_pid=
 
-echo "PASS [$MODE]: guest <-> vswitchd <-> testpmd virtio-user ($want_rings rings): 28 frames swapped back, 32 from testpmd"
+echo "PASS [$MODE]: guest <-> vswitchd <-> testpmd virtio-user ($want_rings rings): 28 frames swapped back, $TXF from testpmd"
 exit 0

@@ -112,6 +112,52 @@ static void test_from_buffer(void **state)
     free(p);
 }
 
+/* Every size the inline copy handles, at odd alignments: exactly n bytes, nothing around. */
+static void test_copy_small_sizes(void **state)
+{
+    (void)state;
+    uint8_t src[PKT_HDR_COPY + 8], dst[PKT_HDR_COPY + 16];
+    for (uint32_t i = 0; i < sizeof(src); i++)
+        src[i] = (uint8_t)(i * 13 + 5);
+    for (uint32_t n = 0; n <= PKT_HDR_COPY; n++)
+        for (uint32_t a = 0; a < 3; a++) {
+            memset(dst, 0xcc, sizeof(dst));
+            pkt_copy_small(dst + 1 + a, src + a, n);
+            for (uint32_t a2 = 0; a2 <= a; a2++)
+                assert_int_equal(dst[a2], 0xcc);
+            assert_memory_equal(dst + 1 + a, src + a, n);
+            for (uint32_t i = 1 + a + n; i < sizeof(dst); i++)
+                if (dst[i] != 0xcc)
+                    fail_msg("n %u align %u: byte %u past the end was written", n, a, i);
+        }
+}
+
+/* The whole frame comes out: private copy first (it wins), then the segments; a packet
+ * whose segments hold less than its length says how much it wrote. */
+static void test_copy_frame(void **state)
+{
+    (void)state;
+    static const uint32_t lens[] = {14, 60, 64, 127, 128, 129, 1514, 9000};
+    static uint8_t frame[9000], out[9100];
+    struct pkt *p = malloc(sizeof(*p));
+    for (size_t l = 0; l < ARRAY_SIZE(lens); l++) {
+        uint32_t sizes[3] = {lens[l] / 3, lens[l] / 3, lens[l] - 2 * (lens[l] / 3)};
+        make_pkt(p, frame, lens[l], sizes, 3);
+        assert_int_equal(pkt_snapshot_header(p), 0);
+        p->hdr[0] ^= 0xff; /* a rewritten header byte must reach the destination */
+        memset(out, 0xcc, sizeof(out));
+        assert_int_equal(pkt_copy_frame(p, out), lens[l]);
+        assert_int_equal(out[0], frame[0] ^ 0xff);
+        assert_memory_equal(out + 1, frame + 1, lens[l] - 1);
+        assert_int_equal(out[lens[l]], 0xcc);
+    }
+    uint32_t sz = 200;
+    make_pkt(p, frame, 300, &sz, 1); /* claims 300 bytes, segments hold 200 */
+    pkt_snapshot_header(p);
+    assert_int_equal(pkt_copy_frame(p, out), 200);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +166,8 @@ int main(void)
         cmocka_unit_test(test_read_bounds),
         cmocka_unit_test(test_snapshot_short_segments),
         cmocka_unit_test(test_from_buffer),
+        cmocka_unit_test(test_copy_small_sizes),
+        cmocka_unit_test(test_copy_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

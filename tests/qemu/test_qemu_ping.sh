@@ -12,10 +12,30 @@
 #            RX buffers (num_buffers > 1) in the receiving guest
 #   jumbo-nomrg  the same, but B has mrg_rxbuf=off, so its RX buffers cannot hold a jumbo frame:
 #            the 5 big pings are dropped and counted (tx_too_big on vm2), small traffic still flows
+#            (B also has the GUEST_TSO offloads off: with them Linux posts 64 KiB "big packet"
+#            buffers even without mrg_rxbuf, and the jumbo frames would fit)
+#   mtu      both guests with host_mtu=1400 (QEMU sends NET_SET_MTU): accepted on br0 (MTU 1500),
+#            port-list shows it, pings of 1400-byte packets pass; a third guest with
+#            host_mtu=9000 is refused (msg_refused=1) and QEMU reports it and leaves that NIC
+#            without a backend
 #   http     B serves a 10 MB random file with busybox httpd, A fetches it with wget; the md5sum
 #            and size printed by both sides must match
+#   offload  the http case twice, A with every offload QEMU has on (it sends TSO frames and
+#            partial checksums), B with csum, guest_csum, host/guest_tso4/6, host/guest_ecn off: B serves
+#            and A fetches, then A serves and B fetches. vswitchd completes the checksums and
+#            segments A's 64 KiB TCP frames in software for B; the md5 sums match both ways
 #   q35      the ping case on q35 with virtio-net-pci,vectors=0 (QEMU 7.2 + vhost-user + MSI-X
 #            crashes under TCG)
+#   packed-reconnect  the reconnect case with packed virtqueues
+#   server-reconnect, packed-server-reconnect  the same with QEMU as the server of the
+#            vhost-user sockets (server=on,wait=off) and vswitchd's ports in client mode: the
+#            restarted vswitchd restores them from its state file and connects again
+#   migrate  live migration of guest A (pinging B) from port vm1 to port vm3: QEMU migrates over
+#            a unix socket while vswitchd logs the pages it writes into A's memory (LOG_SHMFD,
+#            LOG_ALL); the destination QEMU asks for a RARP announcement (SEND_RARP), the FDB
+#            moves A's MAC to vm3 and the pings go on from the migrated guest
+#   packed-migrate  the migrate case with packed virtqueues (used descriptors are logged in the
+#            descriptor ring)
 #   packed   both guests use packed virtqueues (packed=on, and virtio-mmio.force-legacy=false
 #            since packed rings need a modern device; A with mergeable RX buffers, B without):
 #            the guests' drivers negotiated RING_PACKED (bit 34 of VSW-FEATURES),
@@ -42,10 +62,11 @@ VSWITCHCTL=${VSWITCHCTL:-$root/build/ctl/vswitchctl}
 QEMU=${QEMU:-qemu-system-x86_64}
 
 case "$CASE" in
-ping | mrg-off | jumbo | jumbo-nomrg | http | q35 | packed | packed-http | packed-jumbo | restart | \
-    reconnect) ;;
+ping | mrg-off | jumbo | jumbo-nomrg | http | offload | q35 | packed | packed-http | packed-jumbo | \
+    restart | reconnect | packed-reconnect | server-reconnect | packed-server-reconnect | mtu | \
+    migrate | packed-migrate) ;;
 *)
-    echo "usage: $0 [ping|mrg-off|jumbo|jumbo-nomrg|http|q35|packed|packed-http|packed-jumbo|restart|reconnect] [GUEST_CACHE]" >&2
+    echo "usage: $0 [ping|mrg-off|jumbo|jumbo-nomrg|http|offload|q35|packed|packed-http|packed-jumbo|restart|reconnect|packed-reconnect|server-reconnect|packed-server-reconnect|mtu|migrate|packed-migrate] [GUEST_CACHE]" >&2
     exit 2
     ;;
 esac
@@ -146,7 +167,11 @@ start_vswitchd() {
     ctl version >/dev/null || fail "vswitchd did not start"
 }
 start_vswitchd
-ctl br-add br0 >/dev/null || fail "br-add br0"
+# Bridges have an MTU (default 1500): the jumbo cases need a bridge that carries 9000.
+case "$CASE" in
+*jumbo*) ctl br-add br0 --mtu 9000 >/dev/null || fail "br-add br0 --mtu 9000" ;;
+*) ctl br-add br0 >/dev/null || fail "br-add br0" ;;
+esac
 sock_a=$(ctl port-add br0 vm1) || fail "port-add br0 vm1"
 sock_b=$(ctl port-add br0 vm2) || fail "port-add br0 vm2"
 if [ ! -S "$sock_a" ] || [ ! -S "$sock_b" ]; then
@@ -275,12 +300,13 @@ ping_pair() { # machine device_extra_a device_extra_b [more kernel args for both
 }
 
 # The 10 MB file arrived intact: sizes and md5 sums printed by both guests agree.
-http_check() {
-    expect b '^VSW-MD5 serve [0-9a-f]{32} 10485760'
-    expect a '^VSW-RESULT http ok 10485760 bytes'
-    expect b '^VSW-RESULT http-serve ok bye'
-    sum_b=$(sed -n 's/^VSW-MD5 serve \([0-9a-f]*\) .*/\1/p' "$tmp/b.console")
-    sum_a=$(sed -n 's/^VSW-MD5 get \([0-9a-f]*\) .*/\1/p' "$tmp/a.console")
+http_check() { # [SERVER GETTER] (default b a)
+    local s=${1:-b} g=${2:-a}
+    expect "$s" '^VSW-MD5 serve [0-9a-f]{32} 10485760'
+    expect "$g" '^VSW-RESULT http ok 10485760 bytes'
+    expect "$s" '^VSW-RESULT http-serve ok bye'
+    sum_b=$(sed -n 's/^VSW-MD5 serve \([0-9a-f]*\) .*/\1/p' "$tmp/$s.console")
+    sum_a=$(sed -n 's/^VSW-MD5 get \([0-9a-f]*\) .*/\1/p' "$tmp/$g.console")
     if [ -z "$sum_a" ] || [ "$sum_a" != "$sum_b" ]; then
         fail "md5 of the fetched file '$sum_a' differs from the served one '$sum_b'"
     fi
@@ -311,6 +337,121 @@ mrg-off)
     check_switch
     msg="ping and TCP between two guests without mergeable RX buffers"
     ;;
+migrate | packed-migrate)
+    sock_c=$(ctl port-add br0 vm3) || fail "port-add br0 vm3"
+    common=() dev_extra=
+    if [ "$CASE" = packed-migrate ]; then
+        common=(-global virtio-mmio.force-legacy=false)
+        dev_extra=",packed=on"
+    fi
+    QEMU_EXTRA=("${common[@]}")
+    boot b "$sock_b" $MAC_B microvm "$dev_extra" \
+        "vsw.ip=$IP_B/24 vsw.peer=$IP_A vsw.role=serve vsw.wait=90"
+    QEMU_EXTRA=("${common[@]}" -qmp "unix:$tmp/a.qmp,server=on,wait=off")
+    args="vsw.ip=$IP_A/24 vsw.peer=$IP_B vsw.role=pingloop vsw.count=80"
+    boot a "$sock_a" $MAC_A microvm "$dev_extra" "$args"
+    QEMU_EXTRA=("${common[@]}" -incoming "unix:$tmp/mig.sock")
+    boot a2 "$sock_c" $MAC_A microvm "$dev_extra" "$args"
+    QEMU_EXTRA=()
+    oks() { # console -> answered pings
+        local n
+        n=$(grep -c '^VSW-PING [0-9]* ok' "$tmp/$1.console" 2>/dev/null) || true
+        echo "${n:-0}"
+    }
+    deadline=$((SECONDS + 60))
+    until [ "$(oks a)" -ge 3 ]; do
+        [ $SECONDS -lt $deadline ] || fail "A: no 3 answered pings before the migration"
+        sleep 0.2
+    done
+    python3 - "$tmp/a.qmp" "$tmp/mig.sock" <<'PYEOF' >"$tmp/migrate.out" 2>&1 || fail "migration failed: $(cat "$tmp/migrate.out")"
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def reply():
+    while True:
+        m = json.loads(f.readline())
+        if "event" not in m:
+            return m
+def cmd(name, **args):
+    f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+    f.flush()
+    return reply()
+json.loads(f.readline())  # greeting
+cmd("qmp_capabilities")
+r = cmd("migrate", uri="unix:" + sys.argv[2])
+if "error" in r:
+    sys.exit("migrate: %s" % r)
+for _ in range(1200):
+    st = cmd("query-migrate").get("return", {})
+    if st.get("status") == "completed":
+        print("completed", st.get("ram", {}).get("transferred"), "bytes")
+        cmd("quit")
+        sys.exit(0)
+    if st.get("status") in ("failed", "cancelled"):
+        sys.exit("migration %s: %s" % (st.get("status"), st))
+    time.sleep(0.1)
+sys.exit("migration did not complete")
+PYEOF
+    # shellcheck disable=SC2154 # pid_a / pid_a2 / pid_b are set by boot
+    wait_guests 20 "$pid_a"
+    deadline=$((SECONDS + 60))
+    # shellcheck disable=SC2154 # pid_a2 is set by boot
+    until [ "$(oks a2)" -ge 3 ]; do
+        [ $SECONDS -lt $deadline ] || fail "the migrated guest's pings are not answered (a2)"
+        kill -0 "$pid_a2" 2>/dev/null || fail "the migrated guest stopped"
+        sleep 0.2
+    done
+    wait_guests 120 "$pid_a2" "$pid_b"
+    expect a2 '^VSW-RESULT pingloop ok'
+    expect b '^VSW-RESULT serve ok bye'
+    # The source logged its writes (LOG_ALL negotiated, a log mapped, no write outside it);
+    # the destination announced A's MAC, which the FDB now has on vm3.
+    feat=$(sed -n 's/.* vm1: features \(0x[0-9a-f]*\) .*/\1/p' "$tmp/vswitchd.log" |
+        awk '{ print }' | while read -r x; do [ $((x >> 26 & 1)) = 1 ] && echo yes; done | head -n 1)
+    [ "$feat" = yes ] || fail "vm1 never negotiated VHOST_F_LOG_ALL"
+    grep -q " vm1: dirty log of " "$tmp/vswitchd.log" || fail "vm1: no dirty log mapped"
+    got=$(ctl --json stats | python3 -c '
+import json, sys
+s = {p["name"]: p for p in json.load(sys.stdin)["ports"]}
+print(s["vm1"]["log_errors"], s["vm3"]["rarp_sent"] >= 1, s["vm3"]["msg_errors"])')
+    [ "$got" = "0 True 0" ] || fail "vm1 log_errors, vm3 rarp_sent >= 1, vm3 msg_errors: '$got'"
+    fdb=$(ctl --json fdb-show br0 | python3 -c '
+import json, sys
+print([e["port"] for e in json.load(sys.stdin) if e["mac"] == sys.argv[1]])' "$MAC_A")
+    [ "$fdb" = "['vm3']" ] || fail "A's MAC is on $fdb, want vm3"
+    msg="guest A migrated from vm1 to vm3 under pings ($(cat "$tmp/migrate.out")), $(oks a) + $(oks a2) answered"
+    ;;
+mtu)
+    # host_mtu: QEMU offers VIRTIO_NET_F_MTU and sends NET_SET_MTU (REPLY_ACK) when the driver
+    # starts. 1400 fits br0's 1500: accepted, the ports' MTU, and pings of 1400-byte packets
+    # pass. Then a third guest asks for 9000: refused, and QEMU leaves that NIC without a
+    # backend ("MTU not supported by the backend"), as a guest that cannot be served.
+    ping_pair microvm ",host_mtu=1400" ",host_mtu=1400" "vsw.psize=1372"
+    check_switch
+    # The guests are gone (port-list's guest_mtu belongs to a connection): vswitchd's log says
+    # what it accepted, and the guests negotiated VIRTIO_NET_F_MTU (bit 3).
+    for p in vm1 vm2; do
+        grep -q " $p: MTU 1400\$" "$tmp/vswitchd.log" || fail "$p: vswitchd did not accept MTU 1400"
+    done
+    if [ "$(feature a 3)" != 1 ] || [ "$(feature b 3)" != 1 ]; then
+        fail "a guest did not negotiate VIRTIO_NET_F_MTU"
+    fi
+    sock_c=$(ctl port-add br0 vm3) || fail "port-add br0 vm3"
+    boot c "$sock_c" 52:54:00:00:00:03 microvm ",host_mtu=9000" \
+        "vsw.ip=10.0.0.3/24 vsw.role=idle vsw.wait=3"
+    # shellcheck disable=SC2154 # pid_c is set by boot
+    wait_guests 60 "$pid_c"
+    expect c '^VSW-NET eth0 52:54:00:00:00:03'
+    refused=$(ctl --json stats vm3 | python3 -c '
+import json, sys
+p = json.load(sys.stdin)["ports"][0]
+print(p["msg_refused"], p["msg_errors"])')
+    [ "$refused" = "1 0" ] || fail "vm3: msg_refused and msg_errors are '$refused', want '1 0'"
+    grep -q "MTU not supported by the backend" "$tmp/c.qemu.log" ||
+        fail "QEMU did not report the refused MTU (c.qemu.log)"
+    msg="NET_SET_MTU: 1400 accepted (pings of 1400-byte packets), 9000 refused on a 1500 bridge"
+    ;;
 jumbo)
     ping_pair microvm "" "" "vsw.mtu=9000 vsw.psize=8972"
     check_switch
@@ -318,7 +459,7 @@ jumbo)
     ;;
 jumbo-nomrg)
     more="vsw.mtu=9000 vsw.psize=8972"
-    boot b "$sock_b" $MAC_B microvm ",mrg_rxbuf=off" \
+    boot b "$sock_b" $MAC_B microvm ",mrg_rxbuf=off,guest_tso4=off,guest_tso6=off,guest_ecn=off" \
         "vsw.ip=$IP_B/24 vsw.peer=$IP_A vsw.role=serve $more"
     boot a "$sock_a" $MAC_A microvm "" \
         "vsw.ip=$IP_A/24 vsw.peer=$IP_B vsw.role=ping vsw.count=5 $more"
@@ -328,10 +469,29 @@ jumbo-nomrg)
     check_switch vm2:tx_too_big:5
     msg="jumbo frames to a guest without mergeable RX buffers dropped and counted, small traffic flows"
     ;;
-reconnect)
+reconnect | packed-reconnect | server-reconnect | packed-server-reconnect)
     CHARDEV_EXTRA=",reconnect=1"
-    boot b "$sock_b" $MAC_B microvm "" "vsw.ip=$IP_B/24 vsw.peer=$IP_A vsw.role=serve vsw.wait=60"
-    boot a "$sock_a" $MAC_A microvm "" \
+    dev_extra=
+    case "$CASE" in
+    *server*)
+        # QEMU listens; vswitchd's ports connect to it (and again after its restart).
+        CHARDEV_EXTRA=",server=on,wait=off"
+        for p in vm1 vm2; do
+            ctl port-del $p >/dev/null || fail "port-del $p"
+            ctl port-add br0 $p --mode client --path "$tmp/$p.qemu.sock" >/dev/null ||
+                fail "port-add $p in client mode"
+        done
+        sock_a=$tmp/vm1.qemu.sock sock_b=$tmp/vm2.qemu.sock
+        ;;
+    esac
+    if [ "${CASE#packed-}" != "$CASE" ]; then
+        # QEMU keeps no position of a packed ring it could hand back after the backend died:
+        # it sends its stale base again, and vswitchd finds the position in the ring itself.
+        QEMU_EXTRA=(-global virtio-mmio.force-legacy=false)
+        dev_extra=",packed=on"
+    fi
+    boot b "$sock_b" $MAC_B microvm "$dev_extra" "vsw.ip=$IP_B/24 vsw.peer=$IP_A vsw.role=serve vsw.wait=60"
+    boot a "$sock_a" $MAC_A microvm "$dev_extra" \
         "vsw.ip=$IP_A/24 vsw.peer=$IP_B vsw.role=pingloop vsw.count=40"
     oks() {
         local n
@@ -384,6 +544,41 @@ http)
     http_check
     check_switch
     msg="10 MB over HTTP between two guests, md5 $sum_a on both sides"
+    ;;
+offload)
+    # QEMU leaves host_tso4/6 and host_ecn on with csum=off (Linux would not use them): off too.
+    nooff=",csum=off,guest_csum=off,guest_tso4=off,guest_tso6=off,guest_ecn=off"
+    nooff+=",host_tso4=off,host_tso6=off,host_ecn=off"
+    boot b "$sock_b" $MAC_B microvm "$nooff" "vsw.ip=$IP_B/24 vsw.peer=$IP_A vsw.role=http-serve vsw.size=10"
+    boot a "$sock_a" $MAC_A microvm "" "vsw.ip=$IP_A/24 vsw.peer=$IP_B vsw.role=http-get"
+    wait_guests 90 "$pid_a" "$pid_b"
+    http_check b a
+    # Bits 0 CSUM, 1 GUEST_CSUM, 7 GUEST_TSO4, 11 HOST_TSO4: on for A, off for B.
+    for bit in 0 1 7 11; do
+        [ "$(feature a $bit)" = 1 ] || fail "guest A did not negotiate feature bit $bit"
+        [ "$(feature b $bit)" = 0 ] || fail "guest B negotiated feature bit $bit although it is off"
+    done
+    sum_first=$sum_a
+    check_switch
+    mkdir "$tmp/first"
+    mv "$tmp"/*.console "$tmp"/*.qemu.log "$tmp/first/"
+    before=$(ctl --json stats) || fail "vswitchctl stats"
+    boot a "$sock_a" $MAC_A microvm "" "vsw.ip=$IP_A/24 vsw.peer=$IP_B vsw.role=http-serve vsw.size=10"
+    boot b "$sock_b" $MAC_B microvm "$nooff" "vsw.ip=$IP_B/24 vsw.peer=$IP_A vsw.role=http-get"
+    wait_guests 90 "$pid_a" "$pid_b"
+    http_check a b
+    check_switch
+    # A sent TSO frames: B received several frames for each (only segmentation multiplies).
+    after=$(ctl --json stats) || fail "vswitchctl stats"
+    python3 - "$before" "$after" <<'EOF2' || fail "no sign of software segmentation (see above)"
+import json, sys
+b, a = ({p["name"]: p for p in json.loads(s)["ports"]} for s in sys.argv[1:3])
+sent = a["vm1"]["rx_packets"] - b["vm1"]["rx_packets"]
+got = a["vm2"]["tx_packets"] - b["vm2"]["tx_packets"]
+print(f"A sent {sent} frames, B received {got}")
+sys.exit(0 if got > 2 * sent else 1)
+EOF2
+    msg="10 MB over HTTP each way between a guest with offloads and one without (md5 $sum_first, then $sum_a)"
     ;;
 q35)
     ping_pair q35 "" ""

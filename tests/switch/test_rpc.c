@@ -32,7 +32,7 @@
 
 struct fake_br {
     char name[VSW_NAME_MAX];
-    uint32_t age, max_macs;
+    uint32_t age, max_macs, mtu;
     bool used;
 };
 struct fake_port {
@@ -82,7 +82,8 @@ int vsw_br_add(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
         if (!sw->br[i].used) {
             sw->br[i] = (struct fake_br){.used = true,
                                          .age = opts->age_sec ? opts->age_sec : 300,
-                                         .max_macs = opts->max_macs ? opts->max_macs : 8192};
+                                         .max_macs = opts->max_macs ? opts->max_macs : 8192,
+                                         .mtu = opts->mtu ? opts->mtu : 1500};
             snprintf(sw->br[i].name, sizeof(sw->br[i].name), "%s", name);
             return 0;
         }
@@ -117,6 +118,8 @@ int vsw_br_set(struct vsw *sw, const char *name, const struct vsw_br_opts *opts,
         b->age = opts->age_sec;
     if (opts->max_macs)
         b->max_macs = opts->max_macs;
+    if (opts->mtu)
+        b->mtu = opts->mtu;
     return 0;
 }
 
@@ -137,6 +140,7 @@ int vsw_br_foreach(struct vsw *sw, int (*fn)(const struct vsw_br_info *, void *)
                                    .n_ports = n_ports_of(sw, sw->br[i].name),
                                    .age_sec = sw->br[i].age,
                                    .max_macs = sw->br[i].max_macs,
+                                   .mtu = sw->br[i].mtu,
                                    .fdb = {.learned = 5, .moved = 1, .aged = 2, .entries = 2}};
         int r = fn(&info, arg);
         if (r)
@@ -188,6 +192,8 @@ static void port_info(const struct fake_port *p, struct vsw_port_info *out)
                                   .state = "listening",
                                   .index = p->index,
                                   .n_queue_pairs = 1,
+                                  .mtu = 1500,
+                                  .features = 0x140000000ull,
                                   .vm_name = p->vm[0] ? p->vm : NULL,
                                   .vm_pid = p->vm_pid};
     out->stats.rx_packets = 10 + p->index;
@@ -341,11 +347,15 @@ static const struct rpc_case rpc_cases[] = {
     /* br-set */
     {"br-set", "{\"name\":\"br0\",\"age\":60}", 0, "{}"},
     {"br-set", "{\"name\":\"br0\",\"max_macs\":100}", 0, "{}"},
+    {"br-set", "{\"name\":\"br0\",\"mtu\":9000}", 0, "{}"},
+    {"br-set", "{\"name\":\"br0\",\"mtu\":67}", RPC_INVALID_PARAMS, NULL},
+    {"br-set", "{\"name\":\"br0\",\"mtu\":65536}", RPC_INVALID_PARAMS, NULL},
+    {"br-add", "{\"name\":\"brx\",\"mtu\":\"9000\"}", RPC_INVALID_PARAMS, NULL},
     {"br-set", "{\"name\":\"nope\",\"age\":60}", RPC_FAILED, "ENOENT"},
     {"br-set", "{\"name\":\"br0\",\"age\":0}", RPC_INVALID_PARAMS, NULL},
     {"br-set", "{\"name\":\"br0\",\"force\":true}", RPC_INVALID_PARAMS, NULL},
     {"br-list", "{}", 0,
-     "[{\"name\":\"br0\",\"ports\":0,\"age\":60,\"max_macs\":100,\"fdb_entries\":2,"
+     "[{\"name\":\"br0\",\"ports\":0,\"age\":60,\"max_macs\":100,\"mtu\":9000,\"fdb_entries\":2,"
      "\"learned\":5,\"moved\":1,\"aged\":2,\"full\":0}]"},
     {"br-list", "{\"name\":\"br0\"}", RPC_INVALID_PARAMS, NULL},
     /* ports */
@@ -369,10 +379,10 @@ static const struct rpc_case rpc_cases[] = {
     {"port-list", "{\"bridge\":\"br0\"}", 0,
      "[{\"name\":\"vm1\",\"bridge\":\"br0\",\"type\":\"vhost-user\",\"mode\":\"server\","
      "\"path\":\"/run/vswitch/vm1.sock\",\"state\":\"listening\",\"index\":0,"
-     "\"queue_pairs\":1},"
+     "\"queue_pairs\":1,\"mtu\":1500,\"guest_mtu\":0,\"features\":\"0x140000000\"},"
      "{\"name\":\"vm2\",\"bridge\":\"br0\",\"type\":\"vhost-user\",\"mode\":\"server\","
      "\"path\":\"/run/vswitch/vm2.sock\",\"state\":\"listening\",\"index\":1,"
-     "\"queue_pairs\":1}]"},
+     "\"queue_pairs\":1,\"mtu\":1500,\"guest_mtu\":0,\"features\":\"0x140000000\"}]"},
     {"port-list", "{\"bridge\":\"nope\"}", RPC_FAILED, "ENOENT"},
     {"port-list", "{\"bridge\":7}", RPC_INVALID_PARAMS, NULL},
     /* ports a VM asked for (vswitch-vmm), and vm-list */
@@ -453,7 +463,8 @@ static const struct rpc_case rpc_cases[] = {
     /* stats */
     {"stats", "{\"port\":\"vm2\"}", 0,
      "{\"ports\":[{\"name\":\"vm2\",\"rx_packets\":11,\"rx_bytes\":641,\"tx_packets\":20,"
-     "\"tx_bytes\":1280,\"msg_errors\":1,\"queue_errors\":0,\"drops\":{\"tx_no_buffer\":3}}],"
+     "\"tx_bytes\":1280,\"msg_errors\":1,\"queue_errors\":0,\"msg_refused\":0,\"rarp_sent\":0,"
+     "\"log_errors\":0,\"drops\":{\"tx_no_buffer\":3}}],"
      "\"pmds\":[{\"id\":0,\"core\":-1,\"rxqs\":2,\"packets\":1000,\"busy_cycles\":250,"
      "\"idle_cycles\":750,\"sleeps\":4,\"drops\":{\"no_dest\":7}}]}"},
     {"stats", "{\"port\":\"nope\"}", RPC_FAILED, "ENOENT"},
@@ -530,14 +541,16 @@ static void test_opts_passed(void **state)
     (void)state;
     struct vsw sw = {0};
     struct rpc_error err;
-    json_t *r = call(&sw, "br-add", "{\"name\":\"b\",\"age\":7,\"max_macs\":9}", &err);
+    json_t *r = call(&sw, "br-add", "{\"name\":\"b\",\"age\":7,\"max_macs\":9,\"mtu\":9000}", &err);
     json_decref(r);
     assert_int_equal(sw.last_opts.age_sec, 7);
     assert_int_equal(sw.last_opts.max_macs, 9);
+    assert_int_equal(sw.last_opts.mtu, 9000);
     r = call(&sw, "br-set", "{\"name\":\"b\",\"max_macs\":5}", &err);
     json_decref(r);
     assert_int_equal(sw.last_opts.age_sec, 0); /* 0: keep */
     assert_int_equal(sw.last_opts.max_macs, 5);
+    assert_int_equal(sw.last_opts.mtu, 0); /* 0: keep */
     r = call(&sw, "br-add", "{\"name\":\"c\"}", &err);
     json_decref(r);
     assert_int_equal(sw.last_opts.age_sec, 0); /* 0: the switch's default */
@@ -666,14 +679,15 @@ static void test_ctl_commands(void **state)
     expect(e, "port-add br0 vm1", 0, "/run/vswitch/vm1.sock\n", "");
     expect(e, "port-add br0 vm2 --type vhost-user", 0, "/run/vswitch/vm2.sock\n", "");
     expect(e, "br-list", 0,
-           "BRIDGE  PORTS  AGE  MAX_MACS  MACS  LEARNED  MOVED  AGED  FULL\n"
-           "br0         2  60s       100     2        5      1     2     0\n",
+           "BRIDGE  PORTS  AGE  MAX_MACS   MTU  MACS  LEARNED  MOVED  AGED  FULL\n"
+           "br0         2  60s       100  1500     2        5      1     2     0\n",
            "");
-    expect(e, "port-list", 0, "PORT  BRIDGE  TYPE        MODE    STATE      INDEX  QUEUES  PATH\n",
-           "");
-    expect(e, "port-list br0", 0,
-           "vm2   br0     vhost-user  server  listening      1       1  /run/vswitch/vm2.sock\n",
-           "");
+    expect(e, "port-list", 0,
+           "PORT  BRIDGE  TYPE        MODE    STATE      INDEX  QUEUES   MTU  PATH\n", "");
+    expect(
+        e, "port-list br0", 0,
+        "vm2   br0     vhost-user  server  listening      1       1  1500  /run/vswitch/vm2.sock\n",
+        "");
     expect(e, "port-list nope", 1, "", "no such bridge \"nope\" (ENOENT)");
     expect(e, "fdb-show br0", 0,
            "PORT  MAC                TYPE     AGE\n"

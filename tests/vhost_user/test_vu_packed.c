@@ -541,6 +541,44 @@ static void test_drop(void **state)
     assert_true(vut_canaries_ok(v));
 }
 
+/*
+ * A chain to drop behind good ones in a burst: chains go back in ring order (IN_ORDER), so
+ * the burst ends before it; the next burst returns it first and delivers the frames behind
+ * it whole (they were collected into later packets of the array and move to the front).
+ */
+static void test_drop_mid_burst(void **state)
+{
+    struct vut *v = *state;
+    static uint8_t s[64];
+    const uint32_t runt[1] = {HLEN + 13};
+    uint16_t a = tx_post_good(v, 60, 1);
+    vut_make_stream(s, HLEN, 13, 2);
+    uint16_t bad = tx_post(v, s, runt, 1, DIRECT, 0);
+    uint16_t b = tx_post_good(v, 70, 3), c = tx_post_good(v, 80, 4);
+
+    assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
+    vut_check_pkt(&pkts[0], 60, 1);
+    assert_int_equal(pkts[0].src_id, a);
+    vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
+    expect_used(v, TXQ, a, 0);
+    expect_no_used(v, TXQ);
+
+    assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 2);
+    vut_check_pkt(&pkts[0], 70, 3);
+    assert_int_equal(pkts[0].src_id, b);
+    vut_check_pkt(&pkts[1], 80, 4);
+    assert_int_equal(pkts[1].src_id, c);
+    vu_dev_dequeue_done(v->dev, TXQ, pkts, 2);
+    expect_used(v, TXQ, bad, 0);
+    expect_used(v, TXQ, b, 0);
+    expect_used(v, TXQ, c, 0);
+    struct vu_dev_stats st = vut_stats(v);
+    vut_check_drops(&st, VSW_DROP_RX_RUNT, 1);
+    assert_int_equal(st.rx_packets, 3);
+    assert_int_equal(st.queue_errors, 0);
+    assert_true(vu_dev_queue_ready(v->dev, TXQ));
+}
+
 /* A disabled TX ring is drained: frames are returned and counted, not forwarded. */
 static void test_tx_disabled_drained(void **state)
 {
@@ -559,6 +597,48 @@ static void test_tx_disabled_drained(void **state)
     tx_post_good(v, 80, 3);
     assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
     vut_check_pkt(&pkts[0], 80, 3);
+}
+
+/*
+ * A burst whose every frame is dropped gives the PMD nothing to forward, so it never calls
+ * dequeue_done: the buffers must be back in the ring when dequeue_burst returns, or a guest
+ * sending only such frames fills its ring and waits forever. Here the whole ring, lap after
+ * lap, is runts (and no dequeue_done is ever called).
+ */
+static void test_tx_all_dropped_returned(void **state)
+{
+    struct vut *v = *state;
+    static uint8_t s[64];
+    uint32_t runt = 20; /* header + 8 bytes: shorter than an Ethernet header */
+    vut_make_stream(s, HLEN, runt - HLEN, 1);
+    for (unsigned lap = 0; lap < 3; lap++) {
+        uint16_t ids[VUT_QSIZE];
+        for (unsigned i = 0; i < VUT_QSIZE; i++)
+            ids[i] = tx_post(v, s, &runt, 1, DIRECT, 0);
+        assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 0);
+        /* the first burst's buffers are back at once ... */
+        for (unsigned i = 0; i < 32; i++)
+            expect_used(v, TXQ, ids[i], 0);
+        expect_no_used(v, TXQ);
+        /* ... and every later one's */
+        for (unsigned b = 32; b < VUT_QSIZE; b += 32) {
+            assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 0);
+            for (unsigned i = b; i < b + 32 && i < VUT_QSIZE; i++)
+                expect_used(v, TXQ, ids[i], 0);
+        }
+        assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 0);
+        expect_no_used(v, TXQ);
+    }
+    struct vu_dev_stats st = vut_stats(v);
+    vut_check_drops(&st, VSW_DROP_RX_RUNT, 3 * VUT_QSIZE);
+    assert_int_equal(st.queue_errors, 0);
+    /* and a good frame still goes through */
+    uint16_t good = tx_post_good(v, 60, 7);
+    assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
+    vut_check_pkt(&pkts[0], 60, 7);
+    vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
+    expect_used(v, TXQ, good, 0);
+    assert_true(vut_canaries_ok(v));
 }
 
 /* ====================================================================================== */
@@ -1803,8 +1883,10 @@ int main(void)
     const struct CMUnitTest single[] = {
         cmocka_unit_test_setup_teardown(test_good_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_bursts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_mid_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_wrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_disabled_drained, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_all_dropped_returned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_mid_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_id_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_available, setup, teardown),

@@ -410,6 +410,45 @@ static void test_drop(void **state)
     assert_true(vut_canaries_ok(v));
 }
 
+/*
+ * A chain to drop behind good ones in a burst: chains go back in ring order (IN_ORDER), so
+ * the burst ends before it; the next burst returns it first and delivers the frames behind
+ * it whole (they were collected into later packets of the array and move to the front).
+ */
+static void test_drop_mid_burst(void **state)
+{
+    struct vut *v = *state;
+    static uint8_t s[64];
+    const uint32_t runt[1] = {hdr_len_of(v) + 13};
+    uint16_t a = tx_post_good(v, 60, 1);
+    vut_make_stream(s, hdr_len_of(v), 13, 2);
+    uint16_t bad = tx_post(v, s, runt, 1, DIRECT, 0);
+    uint16_t b = tx_post_good(v, 70, 3), c = tx_post_good(v, 80, 4);
+
+    assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1);
+    vut_check_pkt(&pkts[0], 60, 1);
+    assert_int_equal(pkts[0].src_id, a);
+    vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
+    assert_int_equal(vut_used_idx(v, TXQ), 1);
+
+    assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 2);
+    vut_check_pkt(&pkts[0], 70, 3);
+    assert_int_equal(pkts[0].src_id, b);
+    vut_check_pkt(&pkts[1], 80, 4);
+    assert_int_equal(pkts[1].src_id, c);
+    vu_dev_dequeue_done(v->dev, TXQ, pkts, 2);
+    assert_int_equal(vut_used_idx(v, TXQ), 4);
+    check_used(v, TXQ, 0, a, 0);
+    check_used(v, TXQ, 1, bad, 0);
+    check_used(v, TXQ, 2, b, 0);
+    check_used(v, TXQ, 3, c, 0);
+    struct vu_dev_stats st = vut_stats(v);
+    vut_check_drops(&st, VSW_DROP_RX_RUNT, 1);
+    assert_int_equal(st.rx_packets, 3);
+    assert_int_equal(st.queue_errors, 0);
+    assert_true(vu_dev_queue_ready(v->dev, TXQ));
+}
+
 /* A disabled TX ring is drained: frames are returned and counted, not forwarded. */
 static void test_tx_disabled_drained(void **state)
 {
@@ -1557,6 +1596,7 @@ int main(void)
     const struct CMUnitTest single[] = {
         cmocka_unit_test_setup_teardown(test_good_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_bursts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_mid_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_wrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_disabled_drained, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_mid_burst, setup, teardown),
