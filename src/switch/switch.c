@@ -41,7 +41,9 @@ static int dpdk_init(struct vsw_err *err)
         return 0;
     char prefix[64];
     snprintf(prefix, sizeof(prefix), "--file-prefix=vswitchd_%d", (int)getpid());
-    char *argv[] = {"vswitchd",    "--no-huge",      "--no-pci",          "-m",   "128",
+    /* 1 GiB of address space for the FDBs (a 1M-MAC bridge does not fit in 128 MiB); without
+     * hugepages the EAL maps it lazily, so only what the tables use becomes resident. */
+    char *argv[] = {"vswitchd",    "--no-huge",      "--no-pci",          "-m",   "1024",
                     "--no-shconf", "--no-telemetry", "--log-level=error", prefix, NULL};
     cpu_set_t saved;
     sched_getaffinity(0, sizeof(saved), &saved);
