@@ -348,7 +348,9 @@ variant_devargs() {
 }
 variant_queues() { [ "$1" = mq2 ] && echo 2 || echo 1; }
 # testpmd options for a frame size: jumbo frames in one mbuf, and a port MTU that admits them.
-size_args() { [ "$1" -gt 1518 ] && echo "--mbuf-size=9728"; }
+# A bounded pool: with jumbo mbufs testpmd's default pool grows past -m and starves the next
+# DPDK process of hugepages.
+size_args() { [ "$1" -gt 1518 ] && echo "--mbuf-size=9728 --total-num-mbufs=16384"; }
 case_suts() { # the SUTs measured in a case, in the round's order
     local v=$1 u
     shift
