@@ -386,33 +386,48 @@ struct pk_rx_buf {
     uint32_t len;
 };
 
+/* A simple RX buffer: one device-writable descriptor, contiguous in our mapping. */
+struct pk_rx_simple {
+    uint8_t *addr;
+    uint32_t len;
+    uint16_t id;
+};
+
 /*
- * Hints only: start the misses of the next `n` single-descriptor buffers (for writing) before
- * the first frame is copied, so they overlap. Nothing read here is used for a decision; the
- * copy loop reads and checks every descriptor itself.
+ * Pass 1 of an RX burst, as the split ring's rx_reserve(): translate the simple buffers at the
+ * front of the ring once, each descriptor loaded once (flags with acquire, checked for the lap
+ * it sits in) and its id checked, and prefetch them for writing so the misses of the burst
+ * overlap. Reads only: the ring position does not move. Stops at the first other buffer
+ * (chained, indirect, anything malformed): the general path reads and checks that one itself.
  */
-static void pk_prefetch_rx(const struct vu_dev *dev, const struct vu_queue *q, uint16_t n)
+static uint16_t pk_rx_reserve(const struct vu_dev *dev, const struct vu_queue *q, uint16_t n,
+                              struct pk_rx_simple *bufs)
 {
     uint32_t slot = q->last_avail_idx;
     bool wrap = q->avail_wrap;
+    n = MIN(n, q->size);
     for (uint16_t i = 0; i < n; i++) {
-        const struct vring_packed_desc *d = &q->pdesc[slot];
-        uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
-        if (!pk_desc_avail(flags, wrap) || (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
-            return;
-        uint64_t contig;
-        uint8_t *h = vu_mem_gpa_to_host(&dev->mem, __atomic_load_n(&d->addr, __ATOMIC_RELAXED), 128,
-                                        &contig);
-        if (h) {
-            vu_prefetch_w(h);
-            if (contig > 64)
-                vu_prefetch_w(h + 64);
-        }
+        const struct vring_packed_desc *p = &q->pdesc[slot];
+        uint16_t flags = __atomic_load_n(&p->flags, __ATOMIC_ACQUIRE);
+        if (!pk_desc_avail(flags, wrap) || (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT |
+                                                     VRING_DESC_F_WRITE)) != VRING_DESC_F_WRITE)
+            return i;
+        struct vring_packed_desc d = pk_desc_read(p, flags);
+        uint64_t contig = 0;
+        uint8_t *host =
+            d.len && d.id < q->size ? vu_mem_gpa_to_host(&dev->mem, d.addr, d.len, &contig) : NULL;
+        if (!host || contig < d.len)
+            return i;
+        bufs[i] = (struct pk_rx_simple){host, d.len, d.id};
+        vu_prefetch_w(host);
+        if (d.len > 64)
+            vu_prefetch_w(host + 64);
         if (++slot == q->size) {
             slot = 0;
             wrap = !wrap;
         }
     }
+    return n;
 }
 
 uint16_t vu_packed_enqueue_burst(struct vu_dev *dev, struct vu_queue *q, struct pkt *const *pkts,
@@ -426,7 +441,37 @@ uint16_t vu_packed_enqueue_burst(struct vu_dev *dev, struct vu_queue *q, struct 
     uint16_t sent = 0;
 
     vu_chain_init(&c, segs, PKT_MAX_SEGS);
-    pk_prefetch_rx(dev, q, MIN(n, (uint16_t)PK_BURST_MAX));
+
+    /* Frames that fit the next simple buffer: header and frame written in one go, in ring
+     * order (IN_ORDER), one used descriptor each. */
+    struct pk_rx_simple simple[PK_BURST_MAX];
+    const uint32_t hlen = dev->vnet_hdr_len;
+    uint16_t nsimple = pk_rx_reserve(dev, q, MIN(n, (uint16_t)PK_BURST_MAX), simple);
+    for (; sent < nsimple; sent++) {
+        const struct pkt *p = pkts[sent];
+        const struct pk_rx_simple *b = &simple[sent];
+        if (hlen + p->len > b->len || !pk_id_take(q, b->id))
+            break; /* the general path below takes it from here (and judges the id) */
+        struct virtio_net_hdr_v1 h = p->vnet;
+        h.num_buffers = 1; /* what a 12-byte header says with or without MRG_RXBUF */
+        if (hlen == sizeof(h))
+            __builtin_memcpy(b->addr, &h, sizeof(h));
+        else
+            memcpy(b->addr, &h, MIN(hlen, (uint32_t)sizeof(h)));
+        if (unlikely(pkt_copy_frame(p, b->addr + hlen) != p->len)) {
+            pk_id_release(q, b->id);
+            break; /* a packet shorter than it says: dropped below as before */
+        }
+        if (unlikely(q->log)) {
+            const struct pkt_seg seg = {b->addr, b->len};
+            vu_log_segs(dev, q->log, &seg, 1, hlen + p->len);
+        }
+        pk_avail_advance(q, 1);
+        pk_used_write(q, b->id, hlen + p->len, 1);
+        pk_id_release(q, b->id);
+        q->stats.packets++;
+        q->stats.bytes += p->len;
+    }
 
     for (; sent < n; sent++) {
         const struct pkt *p = pkts[sent];

@@ -305,6 +305,38 @@ static void test_packed_log_exact(void **state)
     assert_int_equal(vut_stats(v).log_errors, 0);
 }
 
+/*
+ * Single-descriptor RX buffers (the enqueue fast path), two frames in one burst: each buffer
+ * straddles a page boundary, so exactly the pages the header and frame touched are marked.
+ */
+static void test_packed_log_simple(void **state)
+{
+    struct lfx *f = *state;
+    struct vut *v = f->v;
+    static uint8_t frame[150];
+    uint64_t feat = VUT_F_ALL | 1ull << VIRTIO_F_RING_PACKED;
+    vut_startup(v, feat, PF_LOG, 2);
+    start_logging(f, feat, 64);
+    log_clear(f);
+
+    const uint16_t fl = VRING_PACKED_DESC_F_AVAIL | VRING_DESC_F_WRITE;
+    struct vring_packed_desc *d = vut_g2h(v, VUT_DESC_GPA(RXQ), 16 * VUT_QSIZE);
+    d[1] = (struct vring_packed_desc){0x40fa0, 2048, 9, fl};
+    d[0] = (struct vring_packed_desc){0x31fe0, 2048, 8, fl};
+    struct pkt *ps[2] = {&pkts[40], &pkts[41]};
+    pkt_from_buffer(ps[0], frame, sizeof(frame));
+    pkt_from_buffer(ps[1], frame, sizeof(frame));
+    assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, ps, 2), 2);
+    assert_int_equal(d[0].id, 8);
+    assert_int_equal(d[0].len, 162);
+    assert_int_equal(d[1].id, 9);
+    assert_int_equal(d[1].len, 162);
+    /* 0x31fe0 + 162 ends in page 0x32, 0x40fa0 + 162 in page 0x41; 2048 would reach further */
+    const uint64_t pages[] = {PAGE(VUT_DESC_GPA(RXQ)), 0x31, 0x32, 0x40, 0x41};
+    log_expect(f, 64, pages, ARRAY_SIZE(pages));
+    assert_int_equal(vut_stats(v).log_errors, 0);
+}
+
 static void test_log_base_hostile(void **state)
 {
     struct lfx *f = *state;
@@ -497,6 +529,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split_log_too_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_log_indirect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_packed_log_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_packed_log_simple, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_base_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_packed_in_order, setup, teardown),
