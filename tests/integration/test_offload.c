@@ -86,43 +86,9 @@ static int teardown(void **state)
     return itest_daemon_stop(&f->d);
 }
 
-/* ---- reference sums (RFC 1071 as printed, big-endian words) ---- */
+/* ---- reference sums (independent of the code under test) ---- */
 
-static uint32_t ref_add(uint32_t acc, const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        acc += i % 2 == 0 ? (uint32_t)b[i] << 8 : b[i];
-    return acc;
-}
-
-static uint16_t ref_fold(uint32_t acc)
-{
-    while (acc >> 16)
-        acc = (acc & 0xffff) + (acc >> 16);
-    return (uint16_t)acc;
-}
-
-static uint16_t get16(const uint8_t *b)
-{
-    return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static uint32_t get32(const uint8_t *b)
-{
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static void put16(uint8_t *b, uint32_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
-static uint32_t pseudo(const uint8_t *ip, int ipv, uint32_t l4_len, uint8_t proto)
-{
-    uint32_t acc = ipv == 4 ? ref_add(0, ip + 12, 8) : ref_add(0, ip + 8, 32);
-    return acc + proto + (l4_len >> 16) + (l4_len & 0xffff);
-}
+#include "../net/ref_csum.h"
 
 /* ---- frames ---- */
 
@@ -180,7 +146,7 @@ static void tcp_frame(struct tcp_frame *t, const struct fx *f, int ipv, uint32_t
     memcpy(th + 20, (uint8_t[]){1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}, 12); /* timestamps */
     for (uint32_t i = 0; i < payload; i++)
         b[t->pay + i] = (uint8_t)(i * 251 + (i >> 9));
-    put16(th + 16, ref_fold(pseudo(ip, ipv, l4_len, 6)));
+    put16(th + 16, ref_fold(ref_pseudo(ip, ipv, l4_len, 6)));
     memset(&t->vnet, 0, sizeof(t->vnet));
     t->vnet.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
     t->vnet.gso_type = (uint8_t)((ipv == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6) |
@@ -254,7 +220,7 @@ static void expect_segments(struct fx *f, const struct tcp_frame *t, int ipv, bo
             assert_int_equal(get16(ip + 4), (uint32_t)n - t->l4);
         }
         uint32_t l4_len = (uint32_t)n - t->l4;
-        if (ref_fold(ref_add(pseudo(ip, ipv, l4_len, 6), th, l4_len)) != 0xffff)
+        if (ref_fold(ref_add(ref_pseudo(ip, ipv, l4_len, 6), th, l4_len)) != 0xffff)
             fail_msg("segment %u: bad TCP checksum", k);
         assert_int_equal(get32(th + 4), get32(oth + 4) + k * mss);
         uint8_t fl = oth[13];
@@ -324,7 +290,7 @@ static void test_csum_udp(void **state)
     put16(uh + 4, 8 + pay);
     for (uint32_t i = 0; i < pay; i++)
         b[42 + i] = (uint8_t)(i ^ 0x5a);
-    put16(uh + 6, ref_fold(pseudo(ip, 4, 8 + pay, 17)));
+    put16(uh + 6, ref_fold(ref_pseudo(ip, 4, 8 + pay, 17)));
     struct virtio_net_hdr_v1 vh = {
         .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 6};
     send_vnet(f->g[A], &vh, b, len);
@@ -341,7 +307,7 @@ static void test_csum_udp(void **state)
     assert_memory_equal(f->rx, b, 40); /* all but the checksum field unchanged */
     assert_memory_equal(f->rx + 42, b + 42, pay);
     assert_int_not_equal(get16(f->rx + 40), 0);
-    assert_int_equal(ref_fold(ref_add(pseudo(f->rx + 14, 4, 8 + pay, 17), f->rx + 34, 8 + pay)),
+    assert_int_equal(ref_fold(ref_add(ref_pseudo(f->rx + 14, 4, 8 + pay, 17), f->rx + 34, 8 + pay)),
                      0xffff);
     expect_quiet(f);
     free(b);

@@ -17,46 +17,7 @@
 
 /* ---- reference computations (independent of the code under test) ---- */
 
-static uint32_t ref_add(uint32_t acc, const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        acc += i % 2 == 0 ? (uint32_t)b[i] << 8 : b[i];
-    return acc;
-}
-
-static uint16_t ref_fold(uint32_t acc)
-{
-    while (acc >> 16)
-        acc = (acc & 0xffff) + (acc >> 16);
-    return (uint16_t)acc;
-}
-
-static uint16_t get16(const uint8_t *b)
-{
-    return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static uint32_t get32(const uint8_t *b)
-{
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static void put16(uint8_t *b, uint16_t v)
-{
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
-/* Pseudo-header sum of an L4 segment of l4_len bytes with protocol `proto`. */
-static uint32_t ref_pseudo(const uint8_t *ip, int ipv, uint32_t l4_len, uint8_t proto)
-{
-    uint32_t acc;
-    if (ipv == 4)
-        acc = ref_add(0, ip + 12, 8);
-    else
-        acc = ref_add(0, ip + 8, 32);
-    return acc + proto + (l4_len >> 16) + (l4_len & 0xffff);
-}
+#include "ref_csum.h"
 
 /* True when the L4 checksum of the segment at frame[l4..l4+l4_len) verifies. */
 static bool ref_l4_ok(const uint8_t *ip, int ipv, const uint8_t *l4, uint32_t l4_len, uint8_t proto)
