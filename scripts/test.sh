@@ -12,9 +12,4 @@ if [ ! -f build-test/build.ninja ]; then
     -Dwerror=true -Dtests=enabled
 fi
 ninja -C build-test
-# The live-migration cases are known to fail intermittently (tests/qemu/meson.build says why);
-# they run only when asked for by suite: scripts/test.sh --suite qemu-migrate
-if [ $# -eq 0 ]; then
-  set -- --no-suite qemu-migrate
-fi
 meson test -C build-test --print-errorlogs --num-processes 2 "$@"

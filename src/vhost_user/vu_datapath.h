@@ -235,4 +235,17 @@ static inline void vu_rx_set_num_buffers(const struct vu_rx_writer *w, bool mrg,
     }
 }
 
+/* Dirty log: num_buffers is written after its chain was logged (a sync in between would
+ * miss it), so its two bytes are logged again once they hold the count. */
+static inline void vu_log_num_buffers(const struct vu_dev *dev, struct vu_log *log,
+                                      const struct vu_rx_writer *w)
+{
+    for (int i = 0; i < 2; i++) {
+        if (w->nb[i]) {
+            const struct pkt_seg s = {.addr = w->nb[i], .len = 1};
+            vu_log_segs(dev, log, &s, 1, 1);
+        }
+    }
+}
+
 #endif

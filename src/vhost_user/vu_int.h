@@ -212,9 +212,9 @@ void vu_log_write(struct vu_log *log, uint64_t gpa, uint64_t len);
  * each segment lies in one region, as vu_chain_add() makes them). */
 void vu_log_segs(const struct vu_dev *dev, struct vu_log *log, const struct pkt_seg *seg,
                  uint16_t nseg, uint32_t len);
-/* PMD, split ring: log what used_publish() made visible (used entries old..new_idx - 1, their
- * buffers, the used index). */
-void vu_log_split_used(struct vu_dev *dev, struct vu_queue *q, uint16_t old, uint16_t new_idx);
+/* PMD, split ring: log what used_publish() made visible (used entries old..new_idx - 1 and
+ * the used index; the buffers were logged as they were written). */
+void vu_log_split_used(struct vu_queue *q, uint16_t old, uint16_t new_idx);
 /* PMD, packed ring: log the used descriptor written at `slot`. */
 void vu_log_packed_used(struct vu_queue *q, uint16_t slot);
 

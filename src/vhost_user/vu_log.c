@@ -6,9 +6,14 @@
  *
  * What we write into guest memory: RX buffers (frame bytes and virtio-net header), used ring
  * entries and the used index (split, through log_guest_addr as the spec asks), used
- * descriptors (packed, in the descriptor ring). The datapath calls in here from one
- * `unlikely(q->log)` branch per burst (split: used_publish) or per used descriptor (packed), so
- * nothing changes on the hot path when no migration runs.
+ * descriptors (packed, in the descriptor ring). The datapath calls in here from
+ * `unlikely(q->log)` branches, so nothing changes on the hot path when no migration runs.
+ *
+ * Order: a buffer is logged after its bytes are written and before its used entry is
+ * published, from the addresses the datapath translated. Never after publishing by reading
+ * the descriptors again: the guest may already have taken the buffer back and reused the
+ * descriptor for another one (a race we had: the page written went unlogged, and the migrated
+ * guest found a stale page).
  *
  * Threads: vu_log_map/unmap on the control thread with every queue quiesced (the PMDs reach the
  * log only through q->log, which is set while the queue is stopped). The write functions on
@@ -19,9 +24,7 @@
  * against the fd's size and the fd must be sealed against shrinking (QEMU seals its log
  * memfd): a frontend that truncated the log after we mapped it would SIGBUS the PMDs, and so
  * every port. Every bit index is checked against the log size: a page outside the log is
- * counted and logged (rate-limited), never written. The split re-walk reads
- * descriptors again; a guest that changed them only makes its own log wrong, and the walk is
- * bounded and bounds-checked like the datapath's.
+ * counted and logged (rate-limited), never written.
  */
 #include "vu_int.h"
 
@@ -131,53 +134,9 @@ void vu_log_segs(const struct vu_dev *dev, struct vu_log *log, const struct pkt_
     }
 }
 
-static inline struct vring_desc desc_load(const struct vring_desc *p)
-{
-    struct vring_desc d;
-    d.addr = __atomic_load_n(&p->addr, __ATOMIC_RELAXED);
-    d.len = __atomic_load_n(&p->len, __ATOMIC_RELAXED);
-    d.flags = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
-    d.next = __atomic_load_n(&p->next, __ATOMIC_RELAXED);
-    return d;
-}
-
-/* Log the first `len` bytes of the RX chain at `head` (a used entry we just published). */
-static void log_split_chain(struct vu_dev *dev, struct vu_queue *q, uint32_t head, uint32_t len)
-{
-    const struct vring_desc *table = q->desc;
-    uint32_t table_size = q->size;
-    if (head >= table_size)
-        return;
-    struct vring_desc d = desc_load(&table[head]);
-    if (d.flags & VRING_DESC_F_INDIRECT) {
-        uint64_t contig;
-        if (d.len == 0 || d.len % sizeof(struct vring_desc) || d.addr % 8)
-            return;
-        table = (const struct vring_desc *)vu_mem_gpa_to_host(&dev->mem, d.addr, d.len, &contig);
-        if (!table || contig < d.len)
-            return;
-        table_size = d.len / sizeof(struct vring_desc);
-        d = desc_load(&table[0]);
-    }
-    for (uint32_t visited = 1; len && visited <= table_size; visited++) {
-        uint32_t n = MIN(len, d.len);
-        vu_log_write(q->log, d.addr, n);
-        len -= n;
-        if (!(d.flags & VRING_DESC_F_NEXT) || d.next >= table_size)
-            return;
-        d = desc_load(&table[d.next]);
-    }
-}
-
-void vu_log_split_used(struct vu_dev *dev, struct vu_queue *q, uint16_t old, uint16_t new_idx)
+void vu_log_split_used(struct vu_queue *q, uint16_t old, uint16_t new_idx)
 {
     const uint16_t mask = q->size - 1;
-    for (uint16_t i = old; i != new_idx; i++) {
-        const struct vring_used_elem *e = &q->used->ring[i & mask];
-        uint32_t len = __atomic_load_n(&e->len, __ATOMIC_RELAXED);
-        if (len) /* TX chains come back with len 0: we wrote nothing into them */
-            log_split_chain(dev, q, __atomic_load_n(&e->id, __ATOMIC_RELAXED), len);
-    }
     if (!q->log_used)
         return;
     /* The entries may wrap around the end of the ring: log them as one or two ranges. */

@@ -523,6 +523,8 @@ uint16_t vu_packed_enqueue_burst(struct vu_dev *dev, struct vu_queue *q, struct 
             break;
         }
         vu_rx_set_num_buffers(&w, mrg, nbufs);
+        if (unlikely(q->log) && nbufs > 1)
+            vu_log_num_buffers(dev, q->log, &w);
         for (uint16_t i = 0; i < nbufs; i++) {
             pk_used_write(q, bufs[i].id, bufs[i].len, bufs[i].ndesc);
             pk_id_release(q, bufs[i].id);

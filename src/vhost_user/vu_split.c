@@ -111,7 +111,7 @@ static void used_publish(struct vu_dev *dev, struct vu_queue *q)
     __atomic_store_n(&q->used->idx, new_idx, __ATOMIC_RELEASE);
     q->last_used_idx = new_idx;
     if (unlikely(q->log)) /* live migration: mark what we wrote (vu_log.c) */
-        vu_log_split_used(dev, q, old, new_idx);
+        vu_log_split_used(q, old, new_idx);
     if (q->callfd < 0)
         return;
     /* The index must be visible before we read the guest's wish, or a wakeup can be lost. */
@@ -308,6 +308,7 @@ void vu_dev_dequeue_done(struct vu_dev *dev, uint16_t qid, struct pkt *pkts, uin
 /* A simple RX buffer: one device-writable descriptor, contiguous in our mapping. */
 struct rx_buf {
     uint8_t *addr;
+    uint64_t gpa; /* for the dirty log: captured now, the guest may reuse the slot later */
     uint32_t len;
     uint16_t head;
 };
@@ -333,7 +334,7 @@ static uint16_t rx_reserve(const struct vu_dev *dev, const struct vu_queue *q, u
                             : NULL;
         if (!host || contig < d.len)
             return i;
-        bufs[i] = (struct rx_buf){host, d.len, h};
+        bufs[i] = (struct rx_buf){host, d.addr, d.len, h};
         vu_prefetch_w(host);
         if (d.len > 64)
             vu_prefetch_w(host + 64);
@@ -415,6 +416,8 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
             memcpy(b->addr, &h, MIN(hlen, (uint32_t)sizeof(h)));
         if (unlikely(pkt_copy_frame(p, b->addr + hlen) != p->len))
             break; /* a packet shorter than it says: dropped below as before */
+        if (unlikely(q->log))
+            vu_log_write(q->log, b->gpa, hlen + p->len);
         used_put(q, b->head, hlen + p->len);
         q->last_avail_idx++;
         q->stats.packets++;
@@ -440,6 +443,8 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
                 break;
             }
             uint32_t wrote = vu_rx_write_chain(&w, &c);
+            if (unlikely(q->log))
+                vu_log_segs(dev, q->log, c.seg, c.nseg, wrote);
             if (!mrg && w.off < w.total) {
                 drop = VSW_DROP_TX_TOO_BIG; /* one chain must hold it: keep the buffer */
                 break;
@@ -459,6 +464,8 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
             break;
         }
         vu_rx_set_num_buffers(&w, mrg, nbufs);
+        if (unlikely(q->log) && nbufs > 1)
+            vu_log_num_buffers(dev, q->log, &w);
         q->last_avail_idx = cur;
         q->stats.packets++;
         q->stats.bytes += p->len;
