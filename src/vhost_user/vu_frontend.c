@@ -971,6 +971,11 @@ void vuf_guest_mem(struct vuf_dev *f, uint64_t *gpa_base, uint64_t *size, void *
         *host = f->mem;
 }
 
+int vuf_truncate_guest_mem(struct vuf_dev *f)
+{
+    return ftruncate(f->memfd, 0) < 0 ? -errno : 0;
+}
+
 /* Raw posts always kick: a hostile test wants the backend to look now. */
 void vuf_tx_post_raw(struct vuf_dev *f, uint16_t head)
 {

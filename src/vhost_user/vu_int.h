@@ -27,6 +27,7 @@ struct vu_mem_region {
 
 struct vu_mem {
     uint32_t nregions;
+    uint32_t faulted; /* atomic; set by vu_guard.c when a region's file shrank under us */
     struct vu_mem_region regions[VU_MAX_MEM_SLOTS];
 };
 
@@ -227,5 +228,23 @@ bool vu_packed_ring_position(const struct vu_queue *q, uint16_t *slot, bool *wra
 
 /* Stop a queue for a malformed ring (PMD thread): counted and logged. */
 void vu_queue_mark_broken(struct vu_dev *dev, struct vu_queue *q, const char *why);
+/*
+ * SIGBUS guard (vu_guard.c): register a guest mapping before anyone touches it, unregister it
+ * before unmapping it. A SIGBUS inside one replaces it with zero pages and sets *faulted.
+ */
+void vu_guard_add(void *addr, size_t len, uint32_t *faulted);
+void vu_guard_del(void *addr);
+uint64_t vu_guard_faults(void); /* mappings replaced so far, process-wide */
+
+/* PMD, once per burst: stop queue q if its device's memory was taken away under us. */
+static inline bool vu_mem_lost(struct vu_dev *dev, struct vu_queue *q)
+{
+    if (likely(!__atomic_load_n(&dev->mem.faulted, __ATOMIC_RELAXED)))
+        return false;
+    vu_queue_mark_broken(dev, q,
+                         "the frontend truncated guest memory under us (SIGBUS); stopped until "
+                         "it sends a new memory table");
+    return true;
+}
 
 #endif

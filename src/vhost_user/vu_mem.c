@@ -5,7 +5,8 @@
  *
  * Nothing in the message is trusted: region counts, sizes and offsets are checked for
  * overflow and overlap, and each fd must really be as large as the region it backs (a
- * shorter file would turn a guest access into SIGBUS in the switch).
+ * shorter file would turn a guest access into SIGBUS in the switch). A file truncated after
+ * we mapped it is caught by vu_guard.c.
  */
 #include "vu_int.h"
 
@@ -119,8 +120,11 @@ int vu_mem_add(struct vu_mem *m, const struct vhost_memory_region *r, int fd, co
         }
     }
     int rc = map_region(r, fd, &m->regions[m->nregions], devname, m->nregions);
-    if (rc == 0)
+    if (rc == 0) {
+        vu_guard_add(m->regions[m->nregions].mmap_addr, m->regions[m->nregions].mmap_size,
+                     &m->faulted);
         m->nregions++;
+    }
     return rc;
 }
 
@@ -129,6 +133,7 @@ int vu_mem_remove(struct vu_mem *m, const struct vhost_memory_region *r, const c
     for (uint32_t j = 0; j < m->nregions; j++) {
         struct vu_mem_region *o = &m->regions[j];
         if (o->gpa == r->guest_phys_addr && o->size == r->memory_size) {
+            vu_guard_del(o->mmap_addr);
             munmap(o->mmap_addr, o->mmap_size);
             m->regions[j] = m->regions[--m->nregions];
             memset(&m->regions[m->nregions], 0, sizeof(m->regions[0]));
@@ -161,6 +166,8 @@ int vu_mem_map(struct vu_mem *m, const struct vhost_memory *msg, const int *fds,
     }
     vu_mem_unmap(m);
     *m = fresh;
+    for (uint32_t i = 0; i < m->nregions; i++)
+        vu_guard_add(m->regions[i].mmap_addr, m->regions[i].mmap_size, &m->faulted);
     return 0; /* the caller closes the fds: the mappings keep the memory */
 fail:
     vu_mem_unmap(&fresh);
@@ -169,7 +176,9 @@ fail:
 
 void vu_mem_unmap(struct vu_mem *m)
 {
-    for (uint32_t i = 0; i < m->nregions; i++)
+    for (uint32_t i = 0; i < m->nregions; i++) {
+        vu_guard_del(m->regions[i].mmap_addr);
         munmap(m->regions[i].mmap_addr, m->regions[i].mmap_size);
+    }
     memset(m, 0, sizeof(*m));
 }

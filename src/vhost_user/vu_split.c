@@ -190,7 +190,7 @@ struct tx_chain {
 uint16_t vu_dev_dequeue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *pkts, uint16_t n)
 {
     struct vu_queue *q = &dev->q[qid];
-    if (!__atomic_load_n(&q->ready, __ATOMIC_ACQUIRE))
+    if (!__atomic_load_n(&q->ready, __ATOMIC_ACQUIRE) || vu_mem_lost(dev, q))
         return 0;
     if (q->packed)
         return vu_packed_dequeue_burst(dev, q, pkts, n);
@@ -369,7 +369,8 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
     uint16_t sent = 0;
     while (__atomic_test_and_set(&q->lock, __ATOMIC_ACQUIRE))
         __builtin_ia32_pause();
-    if (!__atomic_load_n(&q->ready, __ATOMIC_RELAXED)) { /* another PMD stopped it */
+    if (!__atomic_load_n(&q->ready, __ATOMIC_RELAXED) || /* another PMD stopped it */
+        vu_mem_lost(dev, q)) {
         __atomic_clear(&q->lock, __ATOMIC_RELEASE);
         __atomic_add_fetch(&q->stats.drops[VSW_DROP_TX_NOT_READY], n, __ATOMIC_RELAXED);
         return 0;

@@ -9,6 +9,8 @@
  *   exchanging frames (1000 each way at the end, every one delivered, in order, intact).
  * - H points its RX buffers outside its memory: its RX queue is cut off (tx_bad_desc), the
  *   flood it was part of still reaches B.
+ * - H truncates its guest memory file under the switch's mapping: the SIGBUS that follows is
+ *   caught, both of H's queues are cut off (queue_errors 2), and A and B go on.
  * - A raw client on m sends one malformed vhost-user message (unknown request, a header that
  *   claims a 1 MB payload, bad version, wrong sizes, missing fd, bad ring index or size):
  *   it is disconnected, the port counts one more msg_error, its socket then accepts a valid
@@ -353,6 +355,32 @@ static void test_hostile_rx_descriptors(void **state)
     exchange(f, 200);
 }
 
+/* H's memory file shrinks to nothing while a flood from A is on its way to it. */
+static void test_truncated_guest_memory(void **state)
+{
+    struct fx *f = *state;
+    f->g[H] = itest_guest(&f->d, "h");
+    itest_send_frame(f->g[A], &bcast, &f->mac[A], ++f->seq, 200);
+    itest_expect_frame(f->g[B], "B", &bcast, &f->mac[A], f->seq, 200);
+    assert_int_equal(vuf_truncate_guest_mem(f->g[H]), 0);
+    for (uint32_t k = 0; k < 3; k++) {
+        itest_send_frame(f->g[A], &bcast, &f->mac[A], ++f->seq, 200);
+        itest_expect_frame(f->g[B], "B", &bcast, &f->mac[A], f->seq, 200);
+    }
+    uint64_t deadline = vsw_now_ns() + ITEST_WAIT_MS * 1000000ull, qe;
+    for (;;) {
+        json_t *s = itest_port_stats(&f->d, "h");
+        qe = itest_u64(s, "queue_errors");
+        json_decref(s);
+        if (qe >= 2 || vsw_now_ns() > deadline)
+            break;
+        sleep_ms(20);
+    }
+    assert_int_equal(qe, 2); /* its RX and TX queues, each once */
+    assert_true(itest_daemon_alive(&f->d));
+    exchange(f, 200);
+}
+
 /* ---- malformed vhost-user messages on port m ---- */
 
 struct raw_msg {
@@ -502,6 +530,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hostile_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rx_descriptors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_guest_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

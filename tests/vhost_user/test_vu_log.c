@@ -291,10 +291,10 @@ static void test_split_log_indirect(void **state)
 
 struct recycler {
     struct lfx *f;
-    uint16_t d0;          /* first descriptor of the buffer being posted */
-    uint64_t want[2];     /* its pages, which must be dirty once the index moves */
+    uint16_t d0;      /* first descriptor of the buffer being posted */
+    uint64_t want[2]; /* its pages, which must be dirty once the index moves */
     unsigned nwant;
-    uint16_t seen;        /* used index the guest has handled (release) */
+    uint16_t seen; /* used index the guest has handled (release) */
     bool stop;
     unsigned missed;
 };
