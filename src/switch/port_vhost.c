@@ -117,6 +117,8 @@ static void vp_on_msg(int fd, uint32_t events, void *arg)
     struct vhost_port *vp = arg;
     (void)events;
     int rc = vu_dev_handle_msg(vp->dev, fd);
+    if (rc == -EAGAIN) /* the rest of the message is still on its way */
+        return;
     if (rc == -ECONNRESET) {
         VLOG(INFO, MOD, "%s: frontend disconnected", vp->port->name);
         vp_drop_conn(vp);
@@ -134,10 +136,7 @@ static void vp_on_msg(int fd, uint32_t events, void *arg)
 /* Take a connected socket (accepted, or connected in client mode) as this port's frontend. */
 static int vp_attach(struct vhost_port *vp, int c)
 {
-    /* A frontend that stalls mid-message must not hold the control thread for long. */
-    struct timeval tv = {.tv_sec = 1};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    /* No timeouts: vu_dev_handle_msg() never blocks on the frontend. */
     int rc = vsw_loop_add_fd(vp->port->sw->loop, c, EPOLLIN, vp_on_msg, vp);
     if (rc < 0) {
         close(c);

@@ -63,10 +63,11 @@ struct vu_dev *vu_dev_create(const char *name, const struct vu_dev_ops *ops, voi
 void vu_dev_destroy(struct vu_dev *dev);
 
 /*
- * Read one message from the connected socket `fd`, handle it and send the reply if any.
- * Returns 0, or a negative errno after which the caller must close the connection and call
- * vu_dev_disconnect(): -ECONNRESET (peer closed), -EPROTO (malformed message; logged and
- * counted), or an I/O error.
+ * Read what the connected socket `fd` has of the next message without blocking; once it is
+ * complete, handle it and send the reply if any. Returns 0 (a message was handled), -EAGAIN
+ * (part of a message is kept in `dev`; call again when fd is readable), or a negative errno
+ * after which the caller must close the connection and call vu_dev_disconnect():
+ * -ECONNRESET (peer closed), -EPROTO (malformed message; logged and counted), or an I/O error.
  */
 int vu_dev_handle_msg(struct vu_dev *dev, int fd);
 

@@ -77,6 +77,7 @@ void vu_dev_disconnect(struct vu_dev *dev)
     }
     vu_mem_unmap(&dev->mem);
     vu_log_unmap(dev);
+    vu_rx_reset(dev);
     if (dev->log_fd >= 0)
         close(dev->log_fd);
     dev->log_fd = -1;

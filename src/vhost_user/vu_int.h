@@ -121,6 +121,14 @@ struct vu_log {
     uint64_t errors; /* writes outside the log (counted, never done); relaxed */
 };
 
+/* A message arriving in pieces (vu_dev_handle_msg): what we have of it, and its fds. */
+struct vu_rx {
+    struct vhost_user_msg msg;
+    size_t have; /* bytes of header + payload received */
+    int fds[VHOST_USER_MAX_FDS];
+    unsigned nfds;
+};
+
 struct vu_dev {
     char name[VSW_NAME_MAX];
     const struct vu_dev_ops *ops;
@@ -139,6 +147,7 @@ struct vu_dev {
     uint16_t mtu;         /* NET_SET_MTU accepted, 0: none */
     uint16_t mtu_limit;   /* the largest NET_SET_MTU we accept (the bridge's MTU) */
     uint64_t msg_refused; /* requests refused with an error reply, connection kept (relaxed) */
+    struct vu_rx rx;      /* the message being received */
 };
 
 #define VU_OFFERED_FEATURES                                                                        \
@@ -228,6 +237,8 @@ bool vu_packed_ring_position(const struct vu_queue *q, uint16_t *slot, bool *wra
 
 /* Stop a queue for a malformed ring (PMD thread): counted and logged. */
 void vu_queue_mark_broken(struct vu_dev *dev, struct vu_queue *q, const char *why);
+/* Forget a partly received message and close its fds (vu_msg.c). */
+void vu_rx_reset(struct vu_dev *dev);
 /*
  * SIGBUS guard (vu_guard.c): register a guest mapping before anyone touches it, unregister it
  * before unmapping it. A SIGBUS inside one replaces it with zero pages and sets *faulted.

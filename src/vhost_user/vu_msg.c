@@ -666,70 +666,96 @@ int vu_dev_process_msg(struct vu_dev *dev, const struct vhost_user_msg *msg, int
     return 0;
 }
 
-/* Read exactly len bytes after the header (the payload carries no fds). */
-static int read_full(int fd, void *buf, size_t len)
+void vu_rx_reset(struct vu_dev *dev)
 {
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = recv(fd, (char *)buf + got, len - got, 0);
+    close_fds(dev->rx.fds, dev->rx.nfds);
+    dev->rx.nfds = 0;
+    dev->rx.have = 0;
+}
+
+/*
+ * Read what the socket has of the current message, without blocking: a frontend that sends a
+ * message in pieces, or stalls in the middle of one, only delays itself — the control thread
+ * goes back to its loop and we continue when epoll reports more. Each read stops at the
+ * message's end (the header first, then the payload its size announces), so fds that arrive
+ * belong to this message. Returns 1 when the message is complete, 0 when more is to come,
+ * or a negative errno (-EPROTO: counted as a malformed message).
+ */
+static int rx_more(struct vu_dev *dev, int fd)
+{
+    struct vu_rx *rx = &dev->rx;
+    const size_t hlen = sizeof(rx->msg.hdr);
+    for (;;) {
+        size_t total = rx->have < hlen ? hlen : hlen + rx->msg.hdr.size;
+        if (rx->have == total)
+            return 1;
+        char control[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
+        struct iovec iov = {.iov_base = rx->have < hlen
+                                            ? (char *)&rx->msg.hdr + rx->have
+                                            : (char *)&rx->msg.payload + (rx->have - hlen),
+                            .iov_len = total - rx->have};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = control,
+                            .msg_controllen = sizeof(control)};
+        ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
         if (n == 0)
             return -ECONNRESET;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
+        if (n < 0)
             return -errno;
+        bool too_many = mh.msg_flags & MSG_CTRUNC;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                continue;
+            unsigned cnt = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (unsigned i = 0; i < cnt; i++) {
+                int one;
+                memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (rx->nfds < VHOST_USER_MAX_FDS)
+                    rx->fds[rx->nfds++] = one;
+                else {
+                    close(one);
+                    too_many = true;
+                }
+            }
         }
-        got += (size_t)n;
+        if (too_many) {
+            VLOG_RL(WARN, MOD, "%s: message carried more than %d fds", dev->name,
+                    VHOST_USER_MAX_FDS);
+            return -EPROTO;
+        }
+        rx->have += (size_t)n;
+        if (rx->have == hlen && rx->msg.hdr.size > sizeof(rx->msg.payload)) {
+            VLOG_RL(WARN, MOD, "%s: message %u claims %u payload bytes (max %zu)", dev->name,
+                    rx->msg.hdr.request, rx->msg.hdr.size, sizeof(rx->msg.payload));
+            return -EPROTO;
+        }
     }
-    return 0;
 }
 
 int vu_dev_handle_msg(struct vu_dev *dev, int fd)
 {
-    struct vhost_user_msg msg, reply;
-    int fds[VHOST_USER_MAX_FDS];
-    unsigned nfds = 0;
-    char control[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-    struct iovec iov = {.iov_base = &msg.hdr, .iov_len = sizeof(msg.hdr)};
-    struct msghdr mh = {.msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = control,
-                        .msg_controllen = sizeof(control)};
-    ssize_t n;
-    do {
-        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    if (n == 0)
-        return -ECONNRESET;
-    if (n < 0)
-        return -errno;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        unsigned cnt = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (unsigned i = 0; i < cnt && nfds < VHOST_USER_MAX_FDS; i++)
-            memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-    }
-    int rc = 0;
-    if (mh.msg_flags & MSG_CTRUNC) {
-        VLOG_RL(WARN, MOD, "%s: message carried more than %d fds", dev->name, VHOST_USER_MAX_FDS);
-        rc = -EPROTO;
-    } else if ((size_t)n < sizeof(msg.hdr)) {
-        rc = read_full(fd, (char *)&msg.hdr + n, sizeof(msg.hdr) - (size_t)n);
-    }
-    if (rc == 0 && msg.hdr.size > sizeof(msg.payload)) {
-        VLOG_RL(WARN, MOD, "%s: message %u claims %u payload bytes (max %zu)", dev->name,
-                msg.hdr.request, msg.hdr.size, sizeof(msg.payload));
-        rc = -EPROTO;
-    }
+    int rc = rx_more(dev, fd);
     if (rc == 0)
-        rc = read_full(fd, &msg.payload, msg.hdr.size);
-    if (rc) {
-        close_fds(fds, nfds);
+        return -EAGAIN;
+    if (rc < 0) {
+        vu_rx_reset(dev);
         if (rc == -EPROTO)
             __atomic_add_fetch(&dev->msg_errors, 1, __ATOMIC_RELAXED);
         return rc;
     }
+    /* Complete: take it out of dev->rx (the handlers close the fds). */
+    struct vhost_user_msg msg, reply;
+    int fds[VHOST_USER_MAX_FDS];
+    unsigned nfds = dev->rx.nfds;
+    memcpy(&msg, &dev->rx.msg, sizeof(msg.hdr) + dev->rx.msg.hdr.size);
+    memcpy(fds, dev->rx.fds, sizeof(int) * nfds);
+    dev->rx.nfds = 0;
+    dev->rx.have = 0;
     VLOG(DEBUG, MOD, "%s: %s size %u fds %u", dev->name, request_name(msg.hdr.request),
          msg.hdr.size, nfds);
 
@@ -738,10 +764,12 @@ int vu_dev_handle_msg(struct vu_dev *dev, int fd)
     if (rc)
         return rc;
     if (has_reply) {
+        /* Replies are small; a frontend whose socket buffer is full of unread replies is
+         * not waited for. */
         size_t len = sizeof(reply.hdr) + reply.hdr.size;
         ssize_t w;
         do {
-            w = send(fd, &reply, len, MSG_NOSIGNAL);
+            w = send(fd, &reply, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         } while (w < 0 && errno == EINTR);
         if (w != (ssize_t)len)
             return w < 0 ? -errno : -EIO;

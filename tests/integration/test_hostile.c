@@ -11,6 +11,8 @@
  *   flood it was part of still reaches B.
  * - H truncates its guest memory file under the switch's mapping: the SIGBUS that follows is
  *   caught, both of H's queues are cut off (queue_errors 2), and A and B go on.
+ * - A raw client on m sends half a message and stalls: nobody waits for it, and it is answered
+ *   when it completes the message seconds later.
  * - A raw client on m sends one malformed vhost-user message (unknown request, a header that
  *   claims a 1 MB payload, bad version, wrong sizes, missing fd, bad ring index or size):
  *   it is disconnected, the port counts one more msg_error, its socket then accepts a valid
@@ -475,6 +477,37 @@ static void raw_expect_closed(int fd, const char *what)
                  n < 0 ? strerror(errno) : "data");
 }
 
+/*
+ * A frontend on m sends half a message and stalls. The daemon does not wait for it: H
+ * connects and sets up meanwhile, A and B exchange frames, and two seconds later (longer
+ * than any socket timeout) the stalled message is completed and answered on the same
+ * connection.
+ */
+static void test_stalled_message(void **state)
+{
+    struct fx *f = *state;
+    int fd = raw_connect(f);
+    struct vhost_user_hdr h = {VHOST_USER_GET_FEATURES, VHOST_USER_VERSION, 0};
+    raw_send(fd, &h, 6);
+    f->g[H] = itest_guest(&f->d, "h");
+    itest_wait_port_state(&f->d, "h", "running");
+    exchange(f, 100);
+    sleep_ms(2000);
+    struct {
+        struct vhost_user_hdr h;
+        uint64_t features;
+    } __attribute__((packed)) reply;
+    raw_send(fd, (const char *)&h + 6, sizeof(h) - 6);
+    assert_int_equal(recv(fd, &reply, sizeof(reply), MSG_WAITALL), (ssize_t)sizeof(reply));
+    assert_int_equal(reply.h.request, VHOST_USER_GET_FEATURES);
+    assert_true(reply.features & (1ull << VIRTIO_F_VERSION_1));
+    raw_get_features(fd);
+    json_t *s = itest_port_stats(&f->d, "m");
+    assert_int_equal(itest_u64(s, "msg_errors"), 0);
+    json_decref(s);
+    close(fd);
+}
+
 static void test_malformed_messages(void **state)
 {
     struct fx *f = *state;
@@ -531,6 +564,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_rx_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_guest_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stalled_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

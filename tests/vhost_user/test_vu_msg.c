@@ -11,6 +11,8 @@
  */
 #include "vu_test_util.h"
 
+#include <sys/socket.h>
+
 /* The tables build variants by overriding one field of a macro-built message. */
 #pragma GCC diagnostic ignored "-Woverride-init"
 
@@ -644,6 +646,101 @@ static void test_bad(void **state)
     assert_true(vut_canaries_ok(v));
 }
 
+/* ---- messages arriving in pieces over a real socket (vu_dev_handle_msg) ---- */
+
+static void sock_send(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
+{
+    char control[CMSG_SPACE(sizeof(int) * 8)];
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds) {
+        mh.msg_control = control;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    assert_int_equal(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/*
+ * A frontend that sends its messages a few bytes at a time, or stops half-way, only delays
+ * itself: every call returns at once with -EAGAIN until the message is whole (the control
+ * thread is never held), fds that came with the first piece stay with their message, and a
+ * connection closed mid-message leaves no fd behind.
+ */
+static void test_messages_in_pieces(void **state)
+{
+    struct vut *v = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    const int fds0 = vut_count_fds();
+
+    /* GET_FEATURES, its header in three pieces. */
+    struct vhost_user_msg m;
+    vut_msg_init(&m, VHOST_USER_GET_FEATURES, 0);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), -EAGAIN); /* nothing yet */
+    sock_send(sv[1], &m, 5, NULL, 0);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), -EAGAIN);
+    sock_send(sv[1], (char *)&m + 5, 4, NULL, 0);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), -EAGAIN);
+    sock_send(sv[1], (char *)&m + 9, sizeof(m.hdr) - 9, NULL, 0);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), 0);
+    struct vhost_user_msg r;
+    assert_int_equal(recv(sv[1], &r, sizeof(r), MSG_DONTWAIT), (ssize_t)(sizeof(r.hdr) + 8));
+    assert_int_equal(r.hdr.request, VHOST_USER_GET_FEATURES);
+    assert_int_equal(r.payload.u64, VU_OFFERED_FEATURES);
+
+    /* SET_MEM_TABLE: header and fds first, the payload in two later pieces. */
+    vut_u64(v, VHOST_USER_SET_FEATURES, VUT_F_ALL);
+    uint32_t size = 8 + VUT_NREG * sizeof(m.payload.memory.regions[0]);
+    vut_msg_init(&m, VHOST_USER_SET_MEM_TABLE, size);
+    struct vhost_memory table;
+    vut_mem_table(&table, VUT_NREG);
+    memcpy(&m.payload, &table, size);
+    int mfds[VUT_NREG];
+    for (unsigned i = 0; i < VUT_NREG; i++)
+        mfds[i] = v->memfd[i];
+    sock_send(sv[1], &m, sizeof(m.hdr) + 3, mfds, VUT_NREG);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), -EAGAIN);
+    assert_int_equal(vut_count_fds(), fds0 + VUT_NREG); /* held with the partial message */
+    sock_send(sv[1], (char *)&m + sizeof(m.hdr) + 3, size - 3, NULL, 0);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), 0);
+    assert_int_equal(v->dev->mem.nregions, VUT_NREG);
+    assert_int_equal(vut_count_fds(), fds0); /* mapped and closed */
+
+    /* Half a message with an fd, then the frontend goes away. */
+    int efd = vut_eventfd();
+    vut_msg_init(&m, VHOST_USER_SET_VRING_KICK, 8);
+    sock_send(sv[1], &m, 6, &efd, 1);
+    close(efd);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), -EAGAIN);
+    assert_int_equal(vut_count_fds(), fds0 + 1);
+    close(sv[1]);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), -ECONNRESET);
+    vu_dev_disconnect(v->dev);
+    assert_int_equal(vut_count_fds(), fds0 - 1);
+    assert_int_equal(vut_stats(v).msg_errors, 0);
+    close(sv[0]);
+}
+
+/* A header that announces more payload than any message has is refused as soon as it is in. */
+static void test_oversized_header_over_socket(void **state)
+{
+    struct vut *v = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct vhost_user_msg m;
+    vut_msg_init(&m, VHOST_USER_SET_FEATURES, 1u << 20);
+    sock_send(sv[1], &m, sizeof(m.hdr), NULL, 0);
+    assert_int_equal(vu_dev_handle_msg(v->dev, sv[0]), -EPROTO);
+    assert_int_equal(vut_stats(v).msg_errors, 1);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     int rc = 0;
@@ -654,6 +751,8 @@ int main(void)
                         ack_name, test_ack, setup, teardown);
     const struct CMUnitTest base[] = {
         cmocka_unit_test_setup_teardown(test_get_vring_base, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_messages_in_pieces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_header_over_socket, setup, teardown),
     };
     rc |= cmocka_run_group_tests_name("get_vring_base", base, NULL, NULL);
 
