@@ -236,6 +236,9 @@ void vuf_guest_mem(struct vuf_dev *f, uint64_t *gpa_base, uint64_t *size, void *
 void vuf_tx_post_raw(struct vuf_dev *f, uint16_t head);
 /* Publish an arbitrary avail index on the TX ring (to test index jumps). */
 void vuf_tx_set_avail_idx(struct vuf_dev *f, uint16_t idx);
+/* Send len bytes on a unix socket, the fds with the first byte (the frontend's message
+ * writer, for tests that send messages in pieces). 0 or a negative errno. */
+int vuf_sock_send(int fd, const void *buf, size_t len, const int *fds, unsigned nfds);
 /* Shrink the guest memory file to nothing under the backend's mapping (a frontend that
  * truncates its memory). Only vuf_close() may be called on f afterwards. */
 int vuf_truncate_guest_mem(struct vuf_dev *f);

@@ -148,7 +148,7 @@ static void ring_park_used_event(struct vuf_dev *f, struct vuf_ring *r)
 
 /* ---- control messages ---- */
 
-static int sock_send_all(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
+int vuf_sock_send(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
     const uint8_t *p = buf;
     union {
@@ -217,7 +217,7 @@ int vu_wire_send(int sock, uint32_t request, uint32_t flags, const void *payload
     msg.hdr.size = size;
     if (size)
         memcpy(&msg.payload, payload, size);
-    return sock_send_all(sock, &msg, sizeof(msg.hdr) + size, fds, nfds);
+    return vuf_sock_send(sock, &msg, sizeof(msg.hdr) + size, fds, nfds);
 }
 
 /* Read the reply to `request`; the payload must be exactly `size` bytes. */

@@ -650,19 +650,7 @@ static void test_bad(void **state)
 
 static void sock_send(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
-    char control[CMSG_SPACE(sizeof(int) * 8)];
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds) {
-        mh.msg_control = control;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-    }
-    assert_int_equal(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+    assert_int_equal(vuf_sock_send(fd, buf, len, fds, nfds), 0);
 }
 
 /*
