@@ -220,9 +220,15 @@ void vu_dev_queue_set_notify(struct vu_dev *dev, uint16_t qid, bool enable)
     if (!vu_dev_queue_ready(dev, qid))
         return;
     struct vu_queue *q = &dev->q[qid];
-    if (q->notify_on == enable)
+    /*
+     * Enabling always writes the request: the flag may be stale when the queue just moved
+     * between PMDs (its old owner, woken late, may still be switching it off), and an enable
+     * skipped on a stale "already on" would leave the guest an old avail_event and the new
+     * owner asleep without kicks. Disabling twice is skipped (every wake-up disables).
+     */
+    if (!enable && !__atomic_load_n(&q->notify_on, __ATOMIC_RELAXED))
         return;
-    q->notify_on = enable;
+    __atomic_store_n(&q->notify_on, enable, __ATOMIC_RELAXED);
     if (q->packed) {
         vu_packed_set_notify(dev, q, enable);
         if (unlikely(q->log) && q->log_used) /* the device area */

@@ -1447,6 +1447,20 @@ static void test_kick_suppression(void **state)
     assert_int_equal(*avail_event, 1); /* kick me when you add entry 1 */
     vu_dev_queue_set_notify(v->dev, TXQ, false);
     assert_int_equal(*avail_event, 1); /* stale: kicks become rare */
+
+    /* A queue handed from a sleeping PMD to another one: the new owner enables kicks while
+     * the old owner has not yet woken to disable them. The request must be written again at
+     * the current position, or the new owner sleeps through the guest's frames. */
+    vu_dev_queue_set_notify(v->dev, TXQ, true); /* old owner goes to sleep */
+    assert_int_equal(*avail_event, 1);
+    tx_post_good(v, 60, 2); /* traffic while it sleeps... */
+    assert_int_equal(vu_dev_dequeue_burst(v->dev, TXQ, pkts, 32), 1); /* ...taken by the new one */
+    vu_dev_dequeue_done(v->dev, TXQ, pkts, 1);
+    vu_dev_queue_set_notify(v->dev, TXQ, true); /* the new owner goes to sleep */
+    assert_int_equal(*avail_event, 2);
+    vu_dev_queue_set_notify(v->dev, TXQ, false); /* the old owner wakes late */
+    vu_dev_queue_set_notify(v->dev, TXQ, true);
+    assert_int_equal(*avail_event, 2);
 }
 
 static void test_kick_suppression_no_event_idx(void **state)
