@@ -419,9 +419,7 @@ static uint16_t pk_rx_reserve(const struct vu_dev *dev, const struct vu_queue *q
         if (!host || contig < d.len)
             return i;
         bufs[i] = (struct pk_rx_simple){host, d.len, d.id};
-        vu_prefetch_w(host);
-        if (d.len > 64)
-            vu_prefetch_w(host + 64);
+        vu_rx_prefetch(host, d.len, dev->vnet_hdr_len);
         if (++slot == q->size) {
             slot = 0;
             wrap = !wrap;
@@ -454,10 +452,7 @@ uint16_t vu_packed_enqueue_burst(struct vu_dev *dev, struct vu_queue *q, struct 
             break; /* the general path below takes it from here (and judges the id) */
         struct virtio_net_hdr_v1 h = p->vnet;
         h.num_buffers = 1; /* what a 12-byte header says with or without MRG_RXBUF */
-        if (hlen == sizeof(h))
-            __builtin_memcpy(b->addr, &h, sizeof(h));
-        else
-            memcpy(b->addr, &h, MIN(hlen, (uint32_t)sizeof(h)));
+        vu_rx_put_hdr(b->addr, &h, hlen);
         if (unlikely(pkt_copy_frame(p, b->addr + hlen) != p->len)) {
             pk_id_release(q, b->id);
             break; /* a packet shorter than it says: dropped below as before */

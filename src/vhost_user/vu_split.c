@@ -335,9 +335,7 @@ static uint16_t rx_reserve(const struct vu_dev *dev, const struct vu_queue *q, u
         if (!host || contig < d.len)
             return i;
         bufs[i] = (struct rx_buf){host, d.addr, d.len, h};
-        vu_prefetch_w(host);
-        if (d.len > 64)
-            vu_prefetch_w(host + 64);
+        vu_rx_prefetch(host, d.len, dev->vnet_hdr_len);
     }
     return count;
 }
@@ -411,10 +409,7 @@ uint16_t vu_dev_enqueue_burst(struct vu_dev *dev, uint16_t qid, struct pkt *cons
             prefetch_rest(pkts[sent + 1], &bufs[sent + 1], hlen);
         struct virtio_net_hdr_v1 h = p->vnet;
         h.num_buffers = 1; /* what a 12-byte header says with or without MRG_RXBUF */
-        if (hlen == sizeof(h))
-            __builtin_memcpy(b->addr, &h, sizeof(h));
-        else
-            memcpy(b->addr, &h, MIN(hlen, (uint32_t)sizeof(h)));
+        vu_rx_put_hdr(b->addr, &h, hlen);
         if (unlikely(pkt_copy_frame(p, b->addr + hlen) != p->len))
             break; /* a packet shorter than it says: dropped below as before */
         if (unlikely(q->log))

@@ -1463,6 +1463,46 @@ static void test_kick_suppression(void **state)
     assert_int_equal(*avail_event, 2);
 }
 
+/*
+ * An RX buffer that already holds the right virtio-net header (a recycled DPDK buffer) is
+ * not written there: the header's page is made read-only in the switch's own mapping, and
+ * the frame still arrives. A different header is rewritten.
+ */
+static void test_rx_header_left_clean(void **state)
+{
+    struct vut *v = *state;
+    const uint64_t frame_gpa = 0x40000, hdr_gpa = frame_gpa - 12;
+    struct virtio_net_hdr_v1 want = {.num_buffers = 1}, got;
+    static uint8_t frame[60];
+    for (unsigned i = 0; i < sizeof(frame); i++)
+        frame[i] = (uint8_t)(i * 7 + 1);
+    struct pkt *p = &pkts[0];
+    uint64_t contig;
+    uint8_t *hdr_page = vu_mem_gpa_to_host(&v->dev->mem, frame_gpa - 4096, 4096, &contig);
+    assert_non_null(hdr_page);
+
+    for (int round = 0; round < 2; round++) {
+        struct virtio_net_hdr_v1 old = want;
+        if (round == 1)
+            old.num_buffers = 7; /* stale: must be rewritten */
+        vut_guest_write(v, hdr_gpa, &old, sizeof(old));
+        uint16_t h = (uint16_t)(v->next_desc[RXQ]++);
+        vut_set_desc(&vut_desc(v, RXQ)[h], hdr_gpa, 2048, VRING_DESC_F_WRITE, 0);
+        vut_post(v, RXQ, h);
+        pkt_from_buffer(p, frame, sizeof(frame));
+        if (round == 0)
+            assert_int_equal(mprotect(hdr_page, 4096, PROT_READ), 0);
+        assert_int_equal(vu_dev_enqueue_burst(v->dev, RXQ, &p, 1), 1);
+        assert_int_equal(mprotect(hdr_page, 4096, PROT_READ | PROT_WRITE), 0);
+        vut_guest_read(v, hdr_gpa, &got, sizeof(got));
+        assert_memory_equal(&got, &want, sizeof(want));
+        uint8_t back[sizeof(frame)];
+        vut_guest_read(v, frame_gpa, back, sizeof(back));
+        assert_memory_equal(back, frame, sizeof(frame));
+    }
+    assert_int_equal(vut_used_idx(v, RXQ), 2);
+}
+
 static void test_kick_suppression_no_event_idx(void **state)
 {
     struct vut *v = *state;
@@ -1622,6 +1662,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enqueue_not_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_no_callfd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kick_suppression, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rx_header_left_clean, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_kick_suppression_no_event_idx, setup,
                                                  teardown, (void *)&no_evidx),
         cmocka_unit_test_setup_teardown(test_recover_by_reconnect, setup, teardown),
