@@ -128,8 +128,21 @@ static void pmd_sleep(struct sw_pmd *pmd, const struct snap_pmd *sp)
                 }
         }
     }
-    for (uint32_t i = 0; i < sp->n_rxq; i++)
-        sp->rxq[i].port->cls->rxq_notify(sp->rxq[i].port, sp->rxq[i].qid, false);
+    /*
+     * Kicks off again, but only on queues still ours: one that moved to another PMD while we
+     * slept belongs to the new owner, and switching it off now could undo the request the new
+     * owner made before it went to sleep itself (without EVENT_IDX: a lost kick).
+     */
+    const struct sw_snapshot *now = __atomic_load_n(&pmd->sw->snap, __ATOMIC_ACQUIRE);
+    const struct snap_pmd *cur = &now->pmds[pmd->id];
+    for (uint32_t i = 0; i < sp->n_rxq; i++) {
+        const struct snap_rxq *r = &sp->rxq[i];
+        bool ours = false;
+        for (uint32_t j = 0; j < cur->n_rxq && !ours; j++)
+            ours = cur->rxq[j].port == r->port && cur->rxq[j].qid == r->qid;
+        if (ours)
+            r->port->cls->rxq_notify(r->port, r->qid, false);
+    }
 }
 
 void *sw_pmd_main(void *arg)
