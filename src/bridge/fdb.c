@@ -2,6 +2,19 @@
  * The MAC-learning FDB: a DPDK rte_hash (lock-free readers) mapping {MAC, VLAN} to a key
  * position, and a per-FDB array of entries indexed by that position.
  *
+ * The datapath mostly bypasses rte_hash. A lookup there touches four random cache lines (both
+ * candidate buckets, which it always prefetches, the key slot and then our entry); with a
+ * million MACs each is a cache and TLB miss. So the FDB keeps its own "direct index": one
+ * cache line per hash bucket, eight words of {32-bit hash, position + 1}, and each entry holds
+ * its key. A hit costs two lines (index bucket, entry), both prefetched a whole burst ahead, in
+ * memory advised for transparent huge pages. The index is only a hint: a hit counts only after
+ * the entry's key is checked (see fdb_entry_check), and whatever it misses (a bucket that was
+ * full at insert time, a new MAC, an unknown destination) is looked up in rte_hash, which
+ * stays the authority. The index is changed only under fdb->lock, next to the hash.
+ * Measured with vsw-bench (64 B bidir, 3 A/B pairs): 1k-128k MACs 20-30 cycles/pkt fewer; at
+ * 1M MACs about the same as rte_hash alone (~265), bound by the index lines that still miss
+ * (two a frame); huge pages are worth ~17 of those cycles there.
+ *
  * Threads and locks:
  * - bridge_fdb_lookup_bulk() and the refresh/move part of bridge_fdb_learn_bulk() run on PMD
  *   threads without a lock: an entry's port and last-seen time are single atomic words.
@@ -30,12 +43,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <rte_common.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_jhash.h>
 #include <rte_memory.h>
+#include <rte_prefetch.h>
 #include <rte_random.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_spinlock.h>
@@ -49,6 +64,10 @@
  */
 #define FDB_REFRESH_NS (1000000000ull / 16)
 #define FDB_NAME_MAX   64
+#define FDB_DIX_WAYS   8 /* index words per bucket: one 64-byte line */
+#define FDB_HUGE_PAGE  (2u << 20)
+
+static const char MOD[] = "fdb";
 
 struct fdb_key {
     uint8_t mac[ETH_ALEN];
@@ -56,17 +75,29 @@ struct fdb_key {
 };
 _Static_assert(sizeof(struct fdb_key) == 8, "the hash key is two 32-bit words");
 
+/*
+ * 32 bytes, two to a line, never split across lines. The port is stored inverted so that a
+ * zero page is an array of free entries: the arrays are mapped lazily and a 1M-MAC table
+ * costs memory only where it is used.
+ */
 struct fdb_entry {
-    uint32_t port;      /* atomic; BRIDGE_PORT_NONE while free or being removed */
+    uint64_t key;       /* atomic; the fdb_key as a word; written while free, before port */
+    uint32_t port_inv;  /* atomic; ~port: 0 = BRIDGE_PORT_NONE, free or being removed */
     uint32_t flags;     /* FDB_F_*; set in a free slot before port is published, then fixed */
     uint64_t last_seen; /* atomic; ns, caller's clock */
+    uint64_t unused;
 };
+_Static_assert(sizeof(struct fdb_entry) == 32, "two entries per cache line");
 
 struct bridge_fdb {
     /* Read by every lookup; written only at creation (age: control thread, atomically). */
     struct rte_hash *h;
     struct fdb_entry *entries; /* indexed by key position */
-    uint32_t n_slots;          /* positions the hash can return */
+    uint64_t *dix;             /* the direct index: (dix_mask + 1) buckets of FDB_DIX_WAYS */
+    uint32_t dix_mask;
+    uint32_t seed;               /* of fdb_hash; the same for rte_hash and the index */
+    uint32_t n_slots;            /* positions the hash can return */
+    size_t entries_len, dix_len; /* mapped bytes */
     uint32_t max_entries;
     uint64_t age_ns;
     struct rte_rcu_qsbr *rcu;
@@ -79,6 +110,7 @@ struct bridge_fdb {
     rte_spinlock_t lock __rte_cache_aligned;
     uint32_t count; /* keys in the hash; written under lock, read atomically */
     uint64_t learned, moved, aged, full;
+    uint64_t dix_full; /* keys that found their index bucket full: rte_hash only */
 };
 
 /* Live FDBs, to refuse a duplicate name (EEXIST). The DPDK names are generated (see create). */
@@ -116,10 +148,54 @@ static uint32_t fdb_hash(const void *key, uint32_t key_len, uint32_t init_val)
     return rte_jhash_2words(w[0], w[1], init_val);
 }
 
-static inline void fdb_key_make(struct fdb_key *k, const struct vsw_mac *mac)
+static inline uint64_t fdb_key_word(const struct vsw_mac *mac)
 {
-    memcpy(k->mac, mac->b, ETH_ALEN);
-    k->vlan = 0;
+    struct fdb_key k;
+    uint64_t w;
+
+    memcpy(k.mac, mac->b, ETH_ALEN);
+    k.vlan = 0;
+    memcpy(&w, &k, sizeof(w));
+    return w;
+}
+
+/* fdb_hash() of a key held as a word: the same value rte_hash computes for it. */
+static inline uint32_t fdb_hash_word(const struct bridge_fdb *fdb, uint64_t key)
+{
+    return fdb_hash(&key, sizeof(key), fdb->seed);
+}
+
+/*
+ * Port accessors. Acquire pairs with the release that published the port after key, flags
+ * and last_seen.
+ */
+static inline uint32_t port_load_acquire(const struct fdb_entry *e)
+{
+    return ~__atomic_load_n(&e->port_inv, __ATOMIC_ACQUIRE);
+}
+
+static inline uint32_t port_load_relaxed(const struct fdb_entry *e)
+{
+    return ~__atomic_load_n(&e->port_inv, __ATOMIC_RELAXED);
+}
+
+static inline void port_publish(struct fdb_entry *e, uint32_t port)
+{
+    __atomic_store_n(&e->port_inv, ~port, __ATOMIC_RELEASE);
+}
+
+/* Claim an entry for removal: readers and movers see NONE from now on. */
+static inline void port_claim(struct fdb_entry *e)
+{
+    __atomic_store_n(&e->port_inv, ~BRIDGE_PORT_NONE, __ATOMIC_SEQ_CST);
+}
+
+static inline bool port_cas(struct fdb_entry *e, uint32_t from, uint32_t to, int success_order)
+{
+    uint32_t expect = ~from;
+
+    return __atomic_compare_exchange_n(&e->port_inv, &expect, ~to, false, success_order,
+                                       __ATOMIC_RELAXED);
 }
 
 static inline bool fdb_idle_too_long(uint64_t last_seen, uint64_t now_ns, uint64_t age_ns)
@@ -140,14 +216,17 @@ static inline bool fdb_entry_aged(const struct fdb_entry *e, uint64_t now_ns, ui
 }
 
 /* The entry's port as a lookup sees it: NONE when free, being removed or aged out. */
-static inline uint32_t fdb_entry_port(const struct fdb_entry *e, uint64_t now_ns, uint64_t age_ns)
+static inline uint32_t fdb_port_seen(const struct fdb_entry *e, uint32_t port, uint64_t now_ns,
+                                     uint64_t age_ns)
 {
-    /* Acquire pairs with the release that published the port after flags and last_seen. */
-    uint32_t port = __atomic_load_n(&e->port, __ATOMIC_ACQUIRE);
-
     if (port == BRIDGE_PORT_NONE || fdb_entry_aged(e, now_ns, age_ns))
         return BRIDGE_PORT_NONE;
     return port;
+}
+
+static inline uint32_t fdb_entry_port(const struct fdb_entry *e, uint64_t now_ns, uint64_t age_ns)
+{
+    return fdb_port_seen(e, port_load_acquire(e), now_ns, age_ns);
 }
 
 static inline struct fdb_entry *fdb_entry_at(struct bridge_fdb *fdb, int32_t pos)
@@ -157,16 +236,133 @@ static inline struct fdb_entry *fdb_entry_at(struct bridge_fdb *fdb, int32_t pos
     return &fdb->entries[pos];
 }
 
-/*
- * Refresh or move an existing entry for a source seen on `port`. Lock-free. Returns false
- * when the entry is being inserted or removed (port NONE) or another thread changed it under
- * us; the caller then decides under the lock.
- */
-static bool fdb_entry_update(struct bridge_fdb *fdb, struct fdb_entry *e, uint32_t port,
-                             uint64_t now_ns)
-{
-    uint32_t cur = __atomic_load_n(&e->port, __ATOMIC_ACQUIRE);
+/* ---- the direct index (hint only; changed under fdb->lock) ---- */
 
+static inline uint64_t *dix_bucket(const struct bridge_fdb *fdb, uint32_t hv)
+{
+    return &fdb->dix[(size_t)(hv & fdb->dix_mask) * FDB_DIX_WAYS];
+}
+
+static inline uint64_t dix_word(uint32_t hv, int32_t pos)
+{
+    return (uint64_t)hv << 32 | ((uint32_t)pos + 1); /* 0 is an empty way */
+}
+
+/* The position of the first way holding hash `hv`, or -1. Lock-free. */
+static inline int32_t dix_find(const struct bridge_fdb *fdb, uint32_t hv)
+{
+    const uint64_t *b = dix_bucket(fdb, hv);
+
+    for (unsigned w = 0; w < FDB_DIX_WAYS; w++) {
+        uint64_t x = __atomic_load_n(&b[w], __ATOMIC_RELAXED);
+        if ((uint32_t)(x >> 32) == hv && (uint32_t)x != 0)
+            return (int32_t)((uint32_t)x - 1);
+    }
+    return -1;
+}
+
+/* Under fdb->lock. A full bucket leaves the key to rte_hash alone. */
+static void dix_add(struct bridge_fdb *fdb, uint32_t hv, int32_t pos)
+{
+    uint64_t *b = dix_bucket(fdb, hv);
+
+    for (unsigned w = 0; w < FDB_DIX_WAYS; w++) {
+        if (__atomic_load_n(&b[w], __ATOMIC_RELAXED) == 0) {
+            __atomic_store_n(&b[w], dix_word(hv, pos), __ATOMIC_RELAXED);
+            return;
+        }
+    }
+    stat_inc(&fdb->dix_full);
+}
+
+/* Under fdb->lock. */
+static void dix_del(struct bridge_fdb *fdb, uint32_t hv, int32_t pos)
+{
+    uint64_t *b = dix_bucket(fdb, hv);
+    uint64_t word = dix_word(hv, pos);
+
+    for (unsigned w = 0; w < FDB_DIX_WAYS; w++) {
+        if (__atomic_load_n(&b[w], __ATOMIC_RELAXED) == word) {
+            __atomic_store_n(&b[w], 0, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+}
+
+/*
+ * Whether `e` holds `key`, with *port the port read before the key was checked (NONE while
+ * the entry is being inserted or removed). The order is what makes a stale hint harmless: a
+ * port published for another key was released after that key was written, so the acquire
+ * makes the check see that key and fail. A port seen before a removal's claim belongs to
+ * `key`, because the position cannot be reused until this reader passes a quiescent state.
+ */
+static inline bool fdb_entry_check(const struct fdb_entry *e, uint64_t key, uint32_t *port)
+{
+    *port = port_load_acquire(e);
+    return __atomic_load_n(&e->key, __ATOMIC_RELAXED) == key;
+}
+
+/*
+ * Find keys[0..n) (n <= FDB_BULK_MAX): ent[i] is the entry holding keys[i] and port[i] the
+ * port it had (see fdb_entry_check), or ent[i] is NULL when the key is not in the table.
+ * Lock-free. Three passes so that each pass's misses overlap: hash and prefetch the index
+ * buckets, search them and prefetch the entries, check the entries. Keys the index does not
+ * resolve go to rte_hash in bulk, with the hashes already computed.
+ */
+static void fdb_find_bulk(struct bridge_fdb *fdb, const uint64_t keys[], uint32_t n,
+                          struct fdb_entry *ent[], uint32_t port[])
+{
+    hash_sig_t hv[FDB_BULK_MAX], miss_hv[FDB_BULK_MAX];
+    int32_t pos[FDB_BULK_MAX];
+    const void *miss_key[FDB_BULK_MAX];
+    uint32_t miss[FDB_BULK_MAX], nmiss = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        hv[i] = fdb_hash_word(fdb, keys[i]);
+        rte_prefetch0(dix_bucket(fdb, hv[i]));
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        pos[i] = dix_find(fdb, hv[i]);
+        if (pos[i] >= 0)
+            rte_prefetch0(&fdb->entries[pos[i]]);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct fdb_entry *e = fdb_entry_at(fdb, pos[i]);
+
+        if (e && fdb_entry_check(e, keys[i], &port[i])) {
+            ent[i] = e;
+            continue;
+        }
+        ent[i] = NULL;
+        miss_key[nmiss] = &keys[i];
+        miss_hv[nmiss] = hv[i];
+        miss[nmiss++] = i;
+    }
+    for (uint32_t base = 0; base < nmiss; base += FDB_BULK_MAX) {
+        uint32_t chunk = MIN(nmiss - base, (uint32_t)FDB_BULK_MAX);
+
+        if (rte_hash_lookup_with_hash_bulk(fdb->h, miss_key + base, miss_hv + base, chunk, pos) !=
+            0)
+            continue;
+        for (uint32_t m = 0; m < chunk; m++) {
+            struct fdb_entry *e = fdb_entry_at(fdb, pos[m]);
+            uint32_t i = miss[base + m];
+
+            if (e && fdb_entry_check(e, keys[i], &port[i]))
+                ent[i] = e;
+        }
+    }
+}
+
+/*
+ * Refresh or move an existing entry for a source seen on `port`; `cur` is the port the
+ * caller read with the entry's key check. Lock-free. Returns false when the entry is being
+ * inserted or removed (cur NONE) or another thread changed it under us; the caller then
+ * decides under the lock.
+ */
+static bool fdb_entry_update(struct bridge_fdb *fdb, struct fdb_entry *e, uint32_t cur,
+                             uint32_t port, uint64_t now_ns)
+{
     if (cur == BRIDGE_PORT_NONE)
         return false;
     if (fdb_entry_is_static(e))
@@ -180,8 +376,7 @@ static bool fdb_entry_update(struct bridge_fdb *fdb, struct fdb_entry *e, uint32
          * A compare-and-swap, not a store: a lock holder removing the entry sets NONE first,
          * and a plain store here could resurrect the port of an entry whose key is gone.
          */
-        if (!__atomic_compare_exchange_n(&e->port, &cur, port, false, __ATOMIC_RELEASE,
-                                         __ATOMIC_RELAXED))
+        if (!port_cas(e, cur, port, __ATOMIC_RELEASE))
             return false;
         __atomic_store_n(&e->last_seen, now_ns, __ATOMIC_RELAXED);
         if (was_known) /* an aged-out entry seen again is a re-learn, not a move */
@@ -193,11 +388,42 @@ static bool fdb_entry_update(struct bridge_fdb *fdb, struct fdb_entry *e, uint32
     return true;
 }
 
-/* Learn one source under fdb->lock: look again, then update or insert. */
-static void fdb_learn_locked(struct bridge_fdb *fdb, const struct fdb_key *key, uint32_t port,
-                             uint64_t now_ns)
+/* Under fdb->lock: the entry of a key, or NULL. */
+static struct fdb_entry *fdb_find_locked(struct bridge_fdb *fdb, uint64_t key, uint32_t hv)
 {
-    struct fdb_entry *e = fdb_entry_at(fdb, rte_hash_lookup(fdb->h, key));
+    return fdb_entry_at(fdb, rte_hash_lookup_with_hash(fdb->h, &key, hv));
+}
+
+/*
+ * Under fdb->lock: insert a key known to be absent and publish it. Returns 0 or -ENOSPC
+ * (the limit, or every spare slot still waiting for an RCU grace period).
+ */
+static int fdb_insert_locked(struct bridge_fdb *fdb, uint64_t key, uint32_t hv, uint32_t port,
+                             uint32_t flags, uint64_t last_seen)
+{
+    struct fdb_entry *e;
+    int32_t pos;
+
+    if (count_get(fdb) >= fdb->max_entries)
+        return -ENOSPC;
+    pos = rte_hash_add_key_with_hash(fdb->h, &key, hv);
+    if (!(e = fdb_entry_at(fdb, pos)))
+        return -ENOSPC;
+    /* The slot's port is NONE (free): fill it, then publish the port last. */
+    __atomic_store_n(&e->key, key, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->flags, flags, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->last_seen, last_seen, __ATOMIC_RELAXED);
+    port_publish(e, port);
+    dix_add(fdb, hv, pos);
+    count_add(fdb, 1);
+    return 0;
+}
+
+/* Learn one source under fdb->lock: look again, then update or insert. */
+static void fdb_learn_locked(struct bridge_fdb *fdb, uint64_t key, uint32_t port, uint64_t now_ns)
+{
+    uint32_t hv = fdb_hash_word(fdb, key);
+    struct fdb_entry *e = fdb_find_locked(fdb, key, hv);
 
     if (e) {
         /*
@@ -205,23 +431,13 @@ static void fdb_learn_locked(struct bridge_fdb *fdb, const struct fdb_key *key, 
          * delete the key before unlocking). A false return means a lock-free mover won the
          * race; its port is as recent as ours.
          */
-        (void)fdb_entry_update(fdb, e, port, now_ns);
+        (void)fdb_entry_update(fdb, e, port_load_acquire(e), port, now_ns);
         return;
     }
-    if (count_get(fdb) >= fdb->max_entries) {
+    if (fdb_insert_locked(fdb, key, hv, port, 0, now_ns) != 0) {
         stat_inc(&fdb->full);
         return;
     }
-    /* -ENOSPC here means every spare slot is still waiting for an RCU grace period. */
-    e = fdb_entry_at(fdb, rte_hash_add_key(fdb->h, key));
-    if (!e) {
-        stat_inc(&fdb->full);
-        return;
-    }
-    __atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->last_seen, now_ns, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->port, port, __ATOMIC_RELEASE);
-    count_add(fdb, 1);
     stat_inc(&fdb->learned);
 }
 
@@ -232,10 +448,15 @@ static void fdb_learn_locked(struct bridge_fdb *fdb, const struct fdb_key *key, 
  */
 static void fdb_remove_claimed(struct bridge_fdb *fdb, const void *key)
 {
-    int32_t pos = rte_hash_del_key(fdb->h, key);
+    uint64_t kw;
+
+    memcpy(&kw, key, sizeof(kw));
+    uint32_t hv = fdb_hash_word(fdb, kw);
+    int32_t pos = rte_hash_del_key_with_hash(fdb->h, key, hv);
 
     if (pos < 0)
         return;
+    dix_del(fdb, hv, pos);
     if (!fdb->rcu)
         rte_hash_free_key_with_position(fdb->h, pos);
     count_add(fdb, -1);
@@ -247,6 +468,48 @@ static bool fdb_name_taken(const char *name)
         if (strcmp(f->name, name) == 0)
             return true;
     return false;
+}
+
+/*
+ * Zeroed, lazily populated memory for the entries and the index. Arrays of 2 MiB or more are
+ * aligned to 2 MiB and advised for transparent huge pages: their accesses are random, and
+ * with 4 KiB pages a large table misses the TLB on nearly every one. Smaller arrays stay on
+ * small pages (a huge page would make a small bridge cost 2 MiB of RSS per array).
+ */
+static void *fdb_mem_alloc(size_t size, size_t *len_out)
+{
+    static bool advice_refused;
+    size_t len = RTE_ALIGN_CEIL(size, (size_t)4096);
+    bool huge = size >= FDB_HUGE_PAGE;
+    uint8_t *p, *a;
+
+    if (huge)
+        len = RTE_ALIGN_CEIL(size, (size_t)FDB_HUGE_PAGE);
+    p = mmap(NULL, len + (huge ? FDB_HUGE_PAGE : 0), PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    a = p;
+    if (huge) {
+        /* Over-allocated by one huge page: trim to an aligned range. */
+        a = (uint8_t *)RTE_ALIGN_CEIL((uintptr_t)p, (uintptr_t)FDB_HUGE_PAGE);
+        if (a > p)
+            munmap(p, (size_t)(a - p));
+        if (a + len < p + len + FDB_HUGE_PAGE)
+            munmap(a + len, (size_t)(p + len + FDB_HUGE_PAGE - (a + len)));
+        if (madvise(a, len, MADV_HUGEPAGE) != 0 &&
+            !__atomic_exchange_n(&advice_refused, true, __ATOMIC_RELAXED))
+            VLOG(INFO, MOD, "transparent huge pages refused (%s): FDB tables use 4 KiB pages",
+                 strerror(errno));
+    }
+    *len_out = len;
+    return a;
+}
+
+static void fdb_mem_free(void *p, size_t len)
+{
+    if (p)
+        munmap(p, len);
 }
 
 static void fdb_free(struct bridge_fdb *fdb)
@@ -263,7 +526,8 @@ static void fdb_free(struct bridge_fdb *fdb)
             rte_rcu_qsbr_synchronize(fdb->rcu, RTE_QSBR_THRID_INVALID);
         rte_hash_free(fdb->h);
     }
-    free(fdb->entries);
+    fdb_mem_free(fdb->entries, fdb->entries_len);
+    fdb_mem_free(fdb->dix, fdb->dix_len);
     free(fdb->name);
     free(fdb);
 }
@@ -298,15 +562,20 @@ struct bridge_fdb *bridge_fdb_create(const char *name, const struct bridge_fdb_c
      * the spare half holds slots that wait for an RCU grace period after a delete.
      */
     fdb->n_slots = MAX(64u, rte_align32pow2(fdb->max_entries) * 2);
-    fdb->entries = malloc(sizeof(*fdb->entries) * fdb->n_slots);
+    /*
+     * One index way per slot: at the limit (half the slots) a bucket holds 4 keys on average
+     * and fewer than 1 % of the keys find theirs full.
+     */
+    fdb->dix_mask = fdb->n_slots / FDB_DIX_WAYS - 1;
+    fdb->seed = (uint32_t)rte_rand();
+    fdb->entries = fdb_mem_alloc(sizeof(*fdb->entries) * fdb->n_slots, &fdb->entries_len);
+    fdb->dix = fdb_mem_alloc(sizeof(*fdb->dix) * fdb->n_slots, &fdb->dix_len);
     fdb->name = strdup(name);
-    if (!fdb->entries || !fdb->name) {
+    if (!fdb->entries || !fdb->dix || !fdb->name) {
         fdb_free(fdb);
         errno = ENOMEM;
         return NULL;
     }
-    for (uint32_t i = 0; i < fdb->n_slots; i++)
-        fdb->entries[i] = (struct fdb_entry){.port = BRIDGE_PORT_NONE};
 
     pthread_mutex_lock(&fdb_list_lock);
     if (fdb_name_taken(name)) {
@@ -324,7 +593,7 @@ struct bridge_fdb *bridge_fdb_create(const char *name, const struct bridge_fdb_c
         .entries = fdb->n_slots,
         .key_len = sizeof(struct fdb_key),
         .hash_func = fdb_hash,
-        .hash_func_init_val = (uint32_t)rte_rand(),
+        .hash_func_init_val = fdb->seed,
         .socket_id = SOCKET_ID_ANY,
         .extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
     };
@@ -400,86 +669,104 @@ static inline bool fdb_port_valid(uint32_t port)
     return port <= INT32_MAX;
 }
 
+/*
+ * Keep the learnable sources of macs[0..n) (n <= FDB_BULK_MAX) as keys[] and kport[];
+ * returns how many.
+ */
+static uint32_t fdb_learn_keys(const struct vsw_mac *const macs[], const uint32_t ports[],
+                               uint32_t n, uint64_t keys[], uint32_t kport[])
+{
+    uint32_t nk = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        if (vsw_mac_is_multicast(macs[i]) || vsw_mac_is_zero(macs[i]) || !fdb_port_valid(ports[i]))
+            continue;
+        keys[nk] = fdb_key_word(macs[i]);
+        kport[nk] = ports[i];
+        nk++;
+    }
+    return nk;
+}
+
+/*
+ * Learn keys[0..nk) (nk <= FDB_BULK_MAX) whose entries fdb_find_bulk() found. Returns how
+ * many needed the lock (new sources, or entries changing under us).
+ */
+static uint32_t fdb_learn_found(struct bridge_fdb *fdb, const uint64_t keys[],
+                                const uint32_t kport[], struct fdb_entry *const ent[],
+                                const uint32_t cur[], uint32_t nk, uint64_t now_ns)
+{
+    uint32_t slow[FDB_BULK_MAX], nslow = 0;
+
+    for (uint32_t k = 0; k < nk; k++) {
+        if (!ent[k] || !fdb_entry_update(fdb, ent[k], cur[k], kport[k], now_ns))
+            slow[nslow++] = k;
+    }
+    if (nslow == 0)
+        return 0;
+    /* New sources: one lock for the burst. Repeats of one new MAC hit the second look. */
+    rte_spinlock_lock(&fdb->lock);
+    for (uint32_t s = 0; s < nslow; s++)
+        fdb_learn_locked(fdb, keys[slow[s]], kport[slow[s]], now_ns);
+    rte_spinlock_unlock(&fdb->lock);
+    return nslow;
+}
+
 void bridge_fdb_learn_bulk(struct bridge_fdb *fdb, const struct vsw_mac *const macs[],
                            const uint32_t ports[], uint16_t n, uint64_t now_ns)
 {
-    struct fdb_key keys[FDB_BULK_MAX];
-    const void *kp[FDB_BULK_MAX];
-    uint32_t kport[FDB_BULK_MAX];
-    int32_t pos[FDB_BULK_MAX];
-    uint32_t slow[FDB_BULK_MAX];
+    uint64_t keys[FDB_BULK_MAX];
+    uint32_t kport[FDB_BULK_MAX], cur[FDB_BULK_MAX];
+    struct fdb_entry *ent[FDB_BULK_MAX];
 
     for (uint32_t base = 0; base < n; base += FDB_BULK_MAX) {
-        uint32_t chunk = MIN(n - base, (uint32_t)FDB_BULK_MAX), nk = 0, nslow = 0;
+        uint32_t chunk = MIN(n - base, (uint32_t)FDB_BULK_MAX);
+        uint32_t nk = fdb_learn_keys(macs + base, ports + base, chunk, keys, kport);
 
-        for (uint32_t i = base; i < base + chunk; i++) {
-            if (vsw_mac_is_multicast(macs[i]) || vsw_mac_is_zero(macs[i]) ||
-                !fdb_port_valid(ports[i]))
-                continue;
-            fdb_key_make(&keys[nk], macs[i]);
-            kp[nk] = &keys[nk];
-            kport[nk] = ports[i];
-            nk++;
-        }
-        if (nk == 0 || rte_hash_lookup_bulk(fdb->h, kp, nk, pos) != 0)
+        if (nk == 0)
             continue;
-        for (uint32_t k = 0; k < nk; k++) {
-            struct fdb_entry *e = fdb_entry_at(fdb, pos[k]);
-            if (!e || !fdb_entry_update(fdb, e, kport[k], now_ns))
-                slow[nslow++] = k;
-        }
-        if (nslow == 0)
-            continue;
-        /* New sources: one lock for the burst. Repeats of one new MAC hit the second look. */
-        rte_spinlock_lock(&fdb->lock);
-        for (uint32_t s = 0; s < nslow; s++)
-            fdb_learn_locked(fdb, &keys[slow[s]], kport[slow[s]], now_ns);
-        rte_spinlock_unlock(&fdb->lock);
+        fdb_find_bulk(fdb, keys, nk, ent, cur);
+        fdb_learn_found(fdb, keys, kport, ent, cur, nk, now_ns);
     }
 }
 
 void bridge_fdb_lookup_bulk(struct bridge_fdb *fdb, const struct vsw_mac *const macs[],
                             uint32_t ports_out[], uint16_t n, uint64_t now_ns)
 {
-    struct fdb_key keys[FDB_BULK_MAX];
-    const void *kp[FDB_BULK_MAX];
-    int32_t pos[FDB_BULK_MAX];
+    uint64_t keys[FDB_BULK_MAX];
+    uint32_t cur[FDB_BULK_MAX];
+    struct fdb_entry *ent[FDB_BULK_MAX];
     uint64_t age_ns = __atomic_load_n(&fdb->age_ns, __ATOMIC_RELAXED);
 
     for (uint32_t base = 0; base < n; base += FDB_BULK_MAX) {
         uint32_t chunk = MIN(n - base, (uint32_t)FDB_BULK_MAX);
 
-        for (uint32_t i = 0; i < chunk; i++) {
-            fdb_key_make(&keys[i], macs[base + i]);
-            kp[i] = &keys[i];
-        }
-        if (rte_hash_lookup_bulk(fdb->h, kp, chunk, pos) != 0) {
-            for (uint32_t i = 0; i < chunk; i++)
-                ports_out[base + i] = BRIDGE_PORT_NONE;
-            continue;
-        }
-        for (uint32_t i = 0; i < chunk; i++) {
-            const struct fdb_entry *e = fdb_entry_at(fdb, pos[i]);
-            ports_out[base + i] = e ? fdb_entry_port(e, now_ns, age_ns) : BRIDGE_PORT_NONE;
-        }
+        for (uint32_t i = 0; i < chunk; i++)
+            keys[i] = fdb_key_word(macs[base + i]);
+        fdb_find_bulk(fdb, keys, chunk, ent, cur);
+        for (uint32_t i = 0; i < chunk; i++)
+            ports_out[base + i] =
+                ent[i] ? fdb_port_seen(ent[i], cur[i], now_ns, age_ns) : BRIDGE_PORT_NONE;
     }
 }
 
 int bridge_fdb_add_static(struct bridge_fdb *fdb, const struct vsw_mac *mac, uint32_t port)
 {
-    struct fdb_key key;
+    uint64_t key;
+    uint32_t hv;
     struct fdb_entry *e;
     int ret = 0;
 
     if (!mac || vsw_mac_is_multicast(mac) || vsw_mac_is_zero(mac) || !fdb_port_valid(port))
         return -EINVAL;
-    fdb_key_make(&key, mac);
+    key = fdb_key_word(mac);
+    hv = fdb_hash_word(fdb, key);
 
     rte_spinlock_lock(&fdb->lock);
-    e = fdb_entry_at(fdb, rte_hash_lookup(fdb->h, &key));
+    e = fdb_find_locked(fdb, key, hv);
     if (e && fdb_entry_is_static(e)) {
         /* Lock-free learners never write a static entry: a plain publish is enough. */
-        __atomic_store_n(&e->port, port, __ATOMIC_RELEASE);
+        port_publish(e, port);
         goto out;
     }
     if (e) {
@@ -489,18 +776,10 @@ int bridge_fdb_add_static(struct bridge_fdb *fdb, const struct vsw_mac *mac, uin
          * P succeeds again if the static port is also P (ABA). Removing the old entry makes
          * that CAS fail: its port stays NONE until the mover has passed a quiescent state.
          */
-        __atomic_store_n(&e->port, BRIDGE_PORT_NONE, __ATOMIC_SEQ_CST);
+        port_claim(e);
         fdb_remove_claimed(fdb, &key);
     }
-    if (count_get(fdb) >= fdb->max_entries ||
-        !(e = fdb_entry_at(fdb, rte_hash_add_key(fdb->h, &key)))) {
-        ret = -ENOSPC;
-        goto out;
-    }
-    count_add(fdb, 1);
-    __atomic_store_n(&e->flags, FDB_F_STATIC, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->last_seen, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->port, port, __ATOMIC_RELEASE);
+    ret = fdb_insert_locked(fdb, key, hv, port, FDB_F_STATIC, 0);
 out:
     rte_spinlock_unlock(&fdb->lock);
     return ret;
@@ -508,22 +787,21 @@ out:
 
 int bridge_fdb_del(struct bridge_fdb *fdb, const struct vsw_mac *mac)
 {
-    struct fdb_key key;
+    uint64_t key;
     struct fdb_entry *e;
 
     if (!mac)
         return -ENOENT;
-    fdb_key_make(&key, mac);
+    key = fdb_key_word(mac);
     rte_spinlock_lock(&fdb->lock);
-    e = fdb_entry_at(fdb, rte_hash_lookup(fdb->h, &key));
+    e = fdb_find_locked(fdb, key, fdb_hash_word(fdb, key));
     if (e) {
-        __atomic_store_n(&e->port, BRIDGE_PORT_NONE, __ATOMIC_SEQ_CST);
+        port_claim(e);
         fdb_remove_claimed(fdb, &key);
     }
     rte_spinlock_unlock(&fdb->lock);
     return e ? 0 : -ENOENT;
 }
-
 /*
  * Walk every key under fdb->lock and remove those `pick` selects. Deleting the key just
  * returned by rte_hash_iterate() is safe: without the extendable-bucket table a delete never
@@ -550,8 +828,7 @@ static unsigned fdb_remove_if(struct bridge_fdb *fdb, uint64_t now_ns, uint32_t 
         if (!e || !pick(e, now_ns, age_ns, port, &cur))
             continue;
         /* CAS: if a lock-free learner moved the entry since, it is in use; keep it. */
-        if (!__atomic_compare_exchange_n(&e->port, &cur, BRIDGE_PORT_NONE, false, __ATOMIC_SEQ_CST,
-                                         __ATOMIC_RELAXED))
+        if (!port_cas(e, cur, BRIDGE_PORT_NONE, __ATOMIC_SEQ_CST))
             continue;
         fdb_remove_claimed(fdb, key);
         removed++;
@@ -566,14 +843,14 @@ static bool pick_port(struct fdb_entry *e, uint64_t now_ns, uint64_t age_ns, uin
     (void)now_ns;
     (void)age_ns;
     *claim_from = port;
-    return __atomic_load_n(&e->port, __ATOMIC_RELAXED) == port;
+    return port_load_relaxed(e) == port;
 }
 
 static bool pick_aged(struct fdb_entry *e, uint64_t now_ns, uint64_t age_ns, uint32_t port,
                       uint32_t *claim_from)
 {
     (void)port;
-    *claim_from = __atomic_load_n(&e->port, __ATOMIC_ACQUIRE);
+    *claim_from = port_load_acquire(e);
     return *claim_from != BRIDGE_PORT_NONE && fdb_entry_aged(e, now_ns, age_ns);
 }
 
