@@ -71,6 +71,15 @@ void bridge_fdb_learn_bulk(struct bridge_fdb *fdb, const struct vsw_mac *const m
 void bridge_fdb_lookup_bulk(struct bridge_fdb *fdb, const struct vsw_mac *const macs[],
                             uint32_t ports_out[], uint16_t n, uint64_t now_ns);
 
+/*
+ * bridge_fdb_learn_bulk(srcs) then bridge_fdb_lookup_bulk(dsts), with the same result, in
+ * one pass over the table (n_src, n_dst <= 64). The datapath's call.
+ */
+void bridge_fdb_learn_lookup_bulk(struct bridge_fdb *fdb, const struct vsw_mac *const srcs[],
+                                  const uint32_t src_ports[], uint16_t n_src,
+                                  const struct vsw_mac *const dsts[], uint32_t dst_ports[],
+                                  uint16_t n_dst, uint64_t now_ns);
+
 /* Add or replace a static entry (never ages, never moves). Returns 0, -ENOSPC or -EINVAL. */
 int bridge_fdb_add_static(struct bridge_fdb *fdb, const struct vsw_mac *mac, uint32_t port);
 /* Remove an entry (static or dynamic). Returns 0 or -ENOENT. */

@@ -1,6 +1,6 @@
 /*
  * The L2 forwarding decision for a burst: learn the sources, then look up the destinations,
- * both in bulk (one hash probe pass each). PMD threads; lock-free except when a new source
+ * in bulk (one pass over the table for both). PMD threads; lock-free except when a new source
  * is inserted (see fdb.c). Reads only the packets' private header copies (pkt_eth()), never
  * guest memory, so a guest rewriting its buffer cannot change a decision after the fact.
  */
@@ -55,13 +55,12 @@ static void classify_chunk(struct bridge_fdb *fdb, struct pkt *const pkts[], uin
     if (n_src == 0)
         return;
     /*
-     * Learn before looking up, so a reply later in the same burst already finds the port of
+     * Learnt before looked up, so a reply later in the same burst already finds the port of
      * a request earlier in it.
      */
-    bridge_fdb_learn_bulk(fdb, srcs, src_ports, n_src, now_ns);
+    bridge_fdb_learn_lookup_bulk(fdb, srcs, src_ports, n_src, dsts, dst_ports, n_dst, now_ns);
     if (n_dst == 0)
         return;
-    bridge_fdb_lookup_bulk(fdb, dsts, dst_ports, n_dst, now_ns);
 
     for (uint16_t i = 0; i < n; i++) {
         if (slot[i] == UINT16_MAX)
