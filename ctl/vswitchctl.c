@@ -299,8 +299,9 @@ static void print_stats(json_t *r)
             printf("  %s drops: %s\n", jstr(p, "name"), line);
     }
 
-    static const char *const mhdr[] = {"PMD", "CORE", "RXQS", "PACKETS", "BUSY", "SLEEPS"};
-    struct table m = {ARRAY_SIZE(mhdr), mhdr, "rrrrrr"};
+    static const char *const mhdr[] = {"PMD",  "CORE",   "RXQS",        "PACKETS",
+                                       "BUSY", "SLEEPS", "IDLE_POLL_US"};
+    struct table m = {ARRAY_SIZE(mhdr), mhdr, "rrrrrrr"};
     json_array_foreach(pmds, i, p)
     {
         double busy = (double)jint(p, "busy_cycles"), idle = (double)jint(p, "idle_cycles");
@@ -310,7 +311,7 @@ static void print_stats(json_t *r)
         else
             snprintf(pct, 64, "-");
         table_add(&m, jnum(p, "id"), jint(p, "core") < 0 ? "-" : jnum(p, "core"), jnum(p, "rxqs"),
-                  jnum(p, "packets"), pct, jnum(p, "sleeps"));
+                  jnum(p, "packets"), pct, jnum(p, "sleeps"), jnum(p, "idle_poll_us"));
     }
     putchar('\n');
     table_print(&m);

@@ -6,9 +6,14 @@
  * the destination's (port classes do the copy); the source buffers are released after every
  * destination got its copy.
  *
- * Idle: after cfg.idle_sleep_us without a frame, the PMD asks its guests to kick, checks the
- * rings once more and sleeps in poll() on their kick eventfds and its wake eventfd. It stays
- * an online RCU reader while asleep; sw_rcu_sync() wakes it before waiting for it.
+ * Idle: after a window without a frame, the PMD asks its guests to kick, checks the rings
+ * once more and sleeps in poll() on their kick eventfds and its wake eventfd. It stays an
+ * online RCU reader while asleep; sw_rcu_sync() wakes it before waiting for it. Waking costs
+ * what the kernel takes to schedule a sleeping thread again (tens of microseconds on a VM,
+ * whose halted vCPU the host must wake), so the window adapts, like the kernel's halt
+ * polling: a kick soon after going to sleep doubles it (up to cfg.idle_max_us: traffic with
+ * short gaps is then served by polling), a long sleep halves it (down to cfg.idle_sleep_us:
+ * an idle switch costs next to nothing).
  *
  * No syscall, lock or allocation per packet.
  */
@@ -100,8 +105,25 @@ static void process_burst(struct sw_pmd *pmd, const struct sw_snapshot *snap, st
     pmd->stats.packets += n;
 }
 
-/* Sleep until a guest kicks one of our queues or the control thread wakes us. */
-static void pmd_sleep(struct sw_pmd *pmd, const struct snap_pmd *sp)
+/*
+ * The next idle window after a sleep that ended idle_ns after the last frame: grown when the
+ * gap was one a longer window would have polled through, shrunk when it was longer than the
+ * longest window.
+ */
+uint64_t sw_pmd_idle_window(uint64_t window, uint64_t idle_ns, uint64_t min_ns, uint64_t max_ns)
+{
+    if (idle_ns <= max_ns)
+        window *= 2;
+    else
+        window /= 2;
+    return MIN(MAX(window, min_ns), max_ns);
+}
+
+/*
+ * Sleep until a guest kicks one of our queues or the control thread wakes us. True when a
+ * guest's kick (or its frames, found before sleeping) ended it.
+ */
+static bool pmd_sleep(struct sw_pmd *pmd, const struct snap_pmd *sp)
 {
     struct pollfd fds[1 + 256];
     unsigned nfds = 0;
@@ -117,6 +139,7 @@ static void pmd_sleep(struct sw_pmd *pmd, const struct snap_pmd *sp)
     /* Frames that arrived before the guest saw our request would not kick: look again. */
     for (uint32_t i = 0; i < sp->n_rxq && !work; i++)
         work = sp->rxq[i].port->cls->rxq_has_work(sp->rxq[i].port, sp->rxq[i].qid);
+    bool kicked = work;
     if (!work && sp->n_rxq <= ARRAY_SIZE(fds) - 1) {
         pmd->stats.sleeps++;
         if (poll(fds, nfds, 1000) > 0) {
@@ -125,6 +148,7 @@ static void pmd_sleep(struct sw_pmd *pmd, const struct snap_pmd *sp)
                 if (fds[i].revents & POLLIN) {
                     ssize_t r = read(fds[i].fd, &v, sizeof(v)); /* eventfds: clear the counter */
                     (void)r;
+                    kicked |= i > 0;
                 }
         }
     }
@@ -143,6 +167,7 @@ static void pmd_sleep(struct sw_pmd *pmd, const struct snap_pmd *sp)
         if (ours)
             r->port->cls->rxq_notify(r->port, r->qid, false);
     }
+    return kicked;
 }
 
 void *sw_pmd_main(void *arg)
@@ -169,8 +194,10 @@ void *sw_pmd_main(void *arg)
     rte_rcu_qsbr_thread_register(sw->rcu, pmd->id);
     rte_rcu_qsbr_thread_online(sw->rcu, pmd->id);
 
-    const uint64_t idle_ns = sw->cfg.idle_sleep_us * 1000;
+    const uint64_t idle_min = sw->cfg.idle_sleep_us * 1000, idle_max = sw->cfg.idle_max_us * 1000;
+    uint64_t idle_ns = idle_min;
     uint64_t last_work = vsw_now_ns();
+    __atomic_store_n(&pmd->idle_window_ns, idle_ns, __ATOMIC_RELAXED);
     uint64_t t_prev = vsw_rdtsc();
     while (!__atomic_load_n(&sw->stopping, __ATOMIC_ACQUIRE)) {
         const struct sw_snapshot *snap = __atomic_load_n(&sw->snap, __ATOMIC_ACQUIRE);
@@ -200,7 +227,13 @@ void *sw_pmd_main(void *arg)
             if (last_work == 0)
                 last_work = now;
             else if (now - last_work > idle_ns) {
-                pmd_sleep(pmd, sp);
+                bool kicked = pmd_sleep(pmd, sp);
+                /* A wake by the control thread alone says nothing about the traffic. */
+                uint64_t slept = vsw_now_ns() - last_work;
+                if (kicked || slept > idle_max) {
+                    idle_ns = sw_pmd_idle_window(idle_ns, slept, idle_min, idle_max);
+                    __atomic_store_n(&pmd->idle_window_ns, idle_ns, __ATOMIC_RELAXED);
+                }
                 last_work = 0;
                 t_prev = vsw_rdtsc();
             }

@@ -476,11 +476,13 @@ static int port_stats_one(const struct vsw_port_info *p, void *arg)
 
 static int pmd_stats_one(const struct vsw_pmd_info *p, void *arg)
 {
-    static const char *const keys[] = {"id",          "core",        "rxqs",   "packets",
-                                       "busy_cycles", "idle_cycles", "sleeps", "drops"};
-    return append(arg, OBJ(keys, json_integer(p->id), json_integer(p->core),
-                           json_integer(p->n_rxqs), u64(p->packets), u64(p->busy_cycles),
-                           u64(p->idle_cycles), u64(p->sleeps), drops_json(p->drops)));
+    static const char *const keys[] = {"id",      "core",         "rxqs",
+                                       "packets", "busy_cycles",  "idle_cycles",
+                                       "sleeps",  "idle_poll_us", "drops"};
+    return append(arg,
+                  OBJ(keys, json_integer(p->id), json_integer(p->core), json_integer(p->n_rxqs),
+                      u64(p->packets), u64(p->busy_cycles), u64(p->idle_cycles), u64(p->sleeps),
+                      u64(p->idle_poll_us), drops_json(p->drops)));
 }
 
 static json_t *m_stats(void *ctx, json_t *params, struct rpc_error *err)

@@ -89,6 +89,7 @@ struct sw_pmd {
     pthread_t thread;
     int wake_fd; /* eventfd: the control thread wakes a sleeping PMD */
     struct pmd_stats stats;
+    uint64_t idle_window_ns; /* poll this long without frames before sleeping (adaptive) */
     uint32_t n_rxq_seen;
     struct pkt *offload_scratch; /* SW_BURST packets: software segmentation (sw_offload.c) */
 };
@@ -126,5 +127,6 @@ void sw_pmds_wake(struct vsw *sw);
 int sw_pmds_start(struct vsw *sw, struct vsw_err *err);
 void sw_pmds_stop(struct vsw *sw);
 void *sw_pmd_main(void *arg);
+uint64_t sw_pmd_idle_window(uint64_t window, uint64_t idle_ns, uint64_t min_ns, uint64_t max_ns);
 
 #endif

@@ -253,6 +253,9 @@ struct vsw *vsw_create(const struct vsw_config *cfg, struct vsw_loop *loop, stru
     }
     if (!sw->cfg.idle_sleep_us)
         sw->cfg.idle_sleep_us = 200;
+    if (!sw->cfg.idle_max_us)
+        sw->cfg.idle_max_us = 1000;
+    sw->cfg.idle_max_us = MAX(sw->cfg.idle_max_us, sw->cfg.idle_sleep_us);
     snprintf(sw->run_dir, sizeof(sw->run_dir), "%s", cfg->run_dir ? cfg->run_dir : "/run/vswitch");
     sw->cfg.run_dir = sw->run_dir;
     if (mkdir(sw->run_dir, 0755) < 0 && errno != EEXIST) {
@@ -733,6 +736,7 @@ int vsw_pmd_foreach(struct vsw *sw, int (*fn)(const struct vsw_pmd_info *, void 
             .busy_cycles = pmd->stats.busy_cycles,
             .idle_cycles = pmd->stats.idle_cycles,
             .sleeps = pmd->stats.sleeps,
+            .idle_poll_us = __atomic_load_n(&pmd->idle_window_ns, __ATOMIC_RELAXED) / 1000,
         };
         memcpy(info.drops, pmd->stats.drops, sizeof(info.drops));
         int rc = fn(&info, arg);

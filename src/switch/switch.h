@@ -31,6 +31,8 @@ struct vsw_config {
     const int *pmd_cores;   /* CPU of each PMD, or NULL to leave unpinned */
     bool pmd_no_sleep;      /* busy-poll even when idle (default: sleep on kicks when idle) */
     uint64_t idle_sleep_us; /* idle time before a PMD sleeps (default 200 us) */
+    uint64_t idle_max_us;   /* adaptive: the longest it may grow to (default 1000 us; equal to
+                               idle_sleep_us: fixed) */
     const char *state_path; /* configuration file, loaded at start and rewritten on every
                                change; NULL: no persistence */
 };
@@ -142,6 +144,7 @@ struct vsw_pmd_info {
     uint64_t packets; /* frames received */
     uint64_t busy_cycles, idle_cycles;
     uint64_t sleeps;                 /* times it went to sleep on the kicks */
+    uint64_t idle_poll_us;           /* how long it now polls an idle ring before sleeping */
     uint64_t drops[VSW_DROP__COUNT]; /* classification drops (no dest, runt, ...) */
 };
 int vsw_pmd_foreach(struct vsw *sw, int (*fn)(const struct vsw_pmd_info *, void *), void *arg);

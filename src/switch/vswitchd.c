@@ -35,7 +35,9 @@ static void usage(FILE *f)
             "  --pmd-cores LIST      CPU of each PMD, comma-separated (default: not pinned)\n"
             "  --no-sleep            PMDs busy-poll even when idle (default: sleep on kicks\n"
             "                        after --idle-us of no traffic)\n"
-            "  --idle-us N           idle time before a PMD sleeps (default 200)\n"
+            "  --idle-us N           idle time before a PMD sleeps (default 200); it grows\n"
+            "                        while the gaps in its traffic are short, up to\n"
+            "  --idle-max-us N       (default 1000; = --idle-us: no adaptation)\n"
             "  --bridge NAME         create this bridge at start (may repeat)\n"
             "  --state FILE|none     configuration kept across restarts (default\n"
             "                        /var/lib/vswitch/state.json, or RUN_DIR/state.json when\n"
@@ -68,13 +70,19 @@ static unsigned parse_uint(const char *s, const char *what, unsigned max)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ctl", required_argument, NULL, 'c'},    {"run-dir", required_argument, NULL, 'r'},
-        {"pmds", required_argument, NULL, 'p'},   {"pmd-cores", required_argument, NULL, 'C'},
-        {"no-sleep", no_argument, NULL, 'n'},     {"idle-us", required_argument, NULL, 'i'},
-        {"bridge", required_argument, NULL, 'b'}, {"log-level", required_argument, NULL, 'l'},
-        {"state", required_argument, NULL, 's'},  {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"ctl", required_argument, NULL, 'c'},
+                                         {"run-dir", required_argument, NULL, 'r'},
+                                         {"pmds", required_argument, NULL, 'p'},
+                                         {"pmd-cores", required_argument, NULL, 'C'},
+                                         {"no-sleep", no_argument, NULL, 'n'},
+                                         {"idle-us", required_argument, NULL, 'i'},
+                                         {"idle-max-us", required_argument, NULL, 'I'},
+                                         {"bridge", required_argument, NULL, 'b'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"state", required_argument, NULL, 's'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *ctl_path = NULL;
     const char *state_opt = NULL;
     bool run_dir_given = false;
@@ -119,6 +127,9 @@ int main(int argc, char **argv)
             break;
         case 'i':
             cfg.idle_sleep_us = parse_uint(optarg, "idle time", 10000000);
+            break;
+        case 'I':
+            cfg.idle_max_us = parse_uint(optarg, "longest idle time", 10000000);
             break;
         case 's':
             state_opt = optarg;

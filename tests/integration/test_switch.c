@@ -12,6 +12,7 @@
 #include "itest.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -430,6 +431,74 @@ static void test_port_churn_under_traffic(void **state)
     json_decref(br);
 }
 
+/* The PMD's idle window (stats: idle_poll_us) and its sleeps. */
+static void pmd_idle(struct fx *f, uint64_t *window_us, uint64_t *sleeps)
+{
+    json_t *all = itest_ctl_json(&f->d, "stats", NULL);
+    json_t *p = json_array_get(json_object_get(all, "pmds"), 0);
+    assert_non_null(p);
+    *window_us = itest_u64(p, "idle_poll_us");
+    *sleeps = itest_u64(p, "sleeps");
+    json_decref(all);
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, us % 1000000 * 1000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * Adaptive idle polling: frames 600 us apart find the PMD asleep at first (window 200 us);
+ * each early kick doubles the window until it spans the gap (400 us, then 800), and the PMD
+ * stops sleeping between frames. Frames 30 ms apart (longer than the 1000 us maximum) halve
+ * it back to 200 us. Every frame is delivered throughout.
+ */
+static void test_adaptive_idle(void **state)
+{
+    struct fx *f = *state;
+    uint64_t window, sleeps, sleeps0;
+    uint32_t seq = 0;
+
+    put(f, B, &bcast, seq, 64); /* learn B */
+    got(f, A, B, &bcast, seq, 64);
+    got(f, C, B, &bcast, seq++, 64);
+    sleep_us(50000);
+    pmd_idle(f, &window, &sleeps0);
+    assert_int_equal(window, 200);
+
+    for (int i = 0; i < 40; i++, seq++) {
+        put(f, A, &f->mac[B], seq, 64);
+        got(f, B, A, &f->mac[B], seq, 64);
+        sleep_us(600);
+    }
+    pmd_idle(f, &window, &sleeps);
+    print_message("600 us gaps: window %" PRIu64 " us, %" PRIu64 " sleeps for 40 frames\n", window,
+                  sleeps - sleeps0);
+    assert_true(window >= 800 && window <= 1000);
+    /* From then on it polls through the gaps: far fewer sleeps than frames (a scheduling
+     * hiccup of a loaded machine may still cost one now and then). */
+    sleeps0 = sleeps;
+    for (int i = 0; i < 40; i++, seq++) {
+        put(f, A, &f->mac[B], seq, 64);
+        got(f, B, A, &f->mac[B], seq, 64);
+        sleep_us(600);
+    }
+    pmd_idle(f, &window, &sleeps);
+    print_message("then: %" PRIu64 " sleeps for 40 frames\n", sleeps - sleeps0);
+    assert_true(sleeps - sleeps0 < 20);
+
+    for (int i = 0; i < 6; i++, seq++) {
+        sleep_us(30000);
+        put(f, A, &f->mac[B], seq, 64);
+        got(f, B, A, &f->mac[B], seq, 64);
+    }
+    pmd_idle(f, &window, &sleeps);
+    assert_int_equal(window, 200);
+    none(f, A, C);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +507,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_port_del, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mac_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_churn_under_traffic, setup_2pmds, teardown),
+        cmocka_unit_test_setup_teardown(test_adaptive_idle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,7 +283,8 @@ int vsw_pmd_foreach(struct vsw *sw, int (*fn)(const struct vsw_pmd_info *, void 
                              .packets = 1000,
                              .busy_cycles = 250,
                              .idle_cycles = 750,
-                             .sleeps = 4};
+                             .sleeps = 4,
+                             .idle_poll_us = 400};
     p.drops[VSW_DROP_NO_DEST] = 7;
     return fn(&p, arg);
 }
@@ -466,7 +467,7 @@ static const struct rpc_case rpc_cases[] = {
      "\"tx_bytes\":1280,\"msg_errors\":1,\"queue_errors\":0,\"msg_refused\":0,\"rarp_sent\":0,"
      "\"log_errors\":0,\"drops\":{\"tx_no_buffer\":3}}],"
      "\"pmds\":[{\"id\":0,\"core\":-1,\"rxqs\":2,\"packets\":1000,\"busy_cycles\":250,"
-     "\"idle_cycles\":750,\"sleeps\":4,\"drops\":{\"no_dest\":7}}]}"},
+     "\"idle_cycles\":750,\"sleeps\":4,\"idle_poll_us\":400,\"drops\":{\"no_dest\":7}}]}"},
     {"stats", "{\"port\":\"nope\"}", RPC_FAILED, "ENOENT"},
     {"stats", "{\"port\":\"\"}", RPC_INVALID_PARAMS, NULL},
     /* deletion */
@@ -701,8 +702,8 @@ static void test_ctl_commands(void **state)
            "  vm1 drops: tx_no_buffer=3\n"
            "  vm2 drops: msg_errors=1 tx_no_buffer=3\n"
            "\n"
-           "PMD  CORE  RXQS  PACKETS   BUSY  SLEEPS\n"
-           "  0     -     2     1000  25.0%       4\n"
+           "PMD  CORE  RXQS  PACKETS   BUSY  SLEEPS  IDLE_POLL_US\n"
+           "  0     -     2     1000  25.0%       4           400\n"
            "  pmd 0 drops: no_dest=7\n",
            "");
     expect(e, "stats vm1", 0, "vm1           10", "");
