@@ -161,6 +161,7 @@ struct opts {
     unsigned rounds;
     unsigned burst;
     unsigned queue_size;
+    bool guest_huge;                              /* guest memory on 2 MiB huge pages */
     int pmd_cores[MAX_PMDS], gen_core, sink_core; /* -1: not pinned */
     bool json, smoke, verbose;
 };
@@ -650,14 +651,17 @@ static void ensure_guests(const struct opts *o, const struct point *p)
             die("port-add %s %s failed", br_name, g->port);
         }
         n_guests = i + 1; /* the port exists: clean it up from now on */
-        struct vuf_config cfg = {.queue_size = (uint16_t)o->queue_size, .buf_size = buf};
+        struct vuf_config cfg = {
+            .queue_size = (uint16_t)o->queue_size, .buf_size = buf, .huge = o->guest_huge};
         if (!p->mrg)
             cfg.features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX);
         g->dev = vuf_connect(path, &cfg);
         int e = errno;
         json_decref(j);
         if (!g->dev)
-            die("cannot attach a guest to port %s: %s", g->port, strerror(e));
+            die("cannot attach a guest to port %s: %s%s", g->port, strerror(e),
+                o->guest_huge ? " (--guest-hugepages needs 2 MiB pages reserved: 2 per guest)"
+                              : "");
     }
     guests_mrg = p->mrg;
     guests_buf = buf;
@@ -1385,6 +1389,8 @@ static void usage(FILE *f)
             "                      are interleaved over the whole run\n"
             "  --burst N           frames per send/receive call (default 32)\n"
             "  --queue-size N      guest ring size (default 256)\n"
+            "  --guest-hugepages   guest memory on 2 MiB huge pages (as QEMU guests backed by\n"
+            "                      hugetlbfs); needs pages reserved, 2 per guest\n"
             "  --pmd-core N        core of vswitchd's first PMD (default 1; -1: not pinned)\n"
             "  --pmd-cores LIST    cores of the PMDs (default 1,0: the 2nd on the generator's)\n"
             "  --gen-core N        core of the generator (default 0; -1: not pinned)\n"
@@ -1615,6 +1621,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
         O_ROUNDS,
         O_BURST,
         O_QSIZE,
+        O_GUEST_HUGE,
         O_PMD_CORE,
         O_PMD_CORES,
         O_GEN_CORE,
@@ -1645,6 +1652,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
         {"rounds", required_argument, NULL, O_ROUNDS},
         {"burst", required_argument, NULL, O_BURST},
         {"queue-size", required_argument, NULL, O_QSIZE},
+        {"guest-hugepages", no_argument, NULL, O_GUEST_HUGE},
         {"pmd-core", required_argument, NULL, O_PMD_CORE},
         {"pmd-cores", required_argument, NULL, O_PMD_CORES},
         {"gen-core", required_argument, NULL, O_GEN_CORE},
@@ -1762,6 +1770,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
             o->queue_size = (unsigned)parse_double(optarg, "queue size", 64, 1024);
             if (o->queue_size & (o->queue_size - 1))
                 die("--queue-size must be a power of two");
+            break;
+        case O_GUEST_HUGE:
+            o->guest_huge = true;
             break;
         case O_PMD_CORE:
             o->pmd_cores[0] = parse_core(optarg, "PMD core");

@@ -169,6 +169,8 @@ struct vuf_config {
     uint32_t buf_size;          /* RX buffer size (default 2048) */
     uint64_t features;          /* features to ask for; 0 = VERSION_1 | MRG_RXBUF | EVENT_IDX */
     bool notify;                /* ask for call notifications (default false: the guest polls) */
+    bool huge;                  /* guest memory on 2 MiB huge pages (memfd MFD_HUGETLB; needs
+                                   reserved pages); the size is rounded up to 2 MiB */
     uint64_t protocol_features; /* protocol features to ask for besides REPLY_ACK and MQ
                                    (NET_MTU, RARP, LOG_SHMFD), if offered */
 };

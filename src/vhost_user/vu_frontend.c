@@ -32,6 +32,7 @@
 
 #define VUF_GPA_BASE     0x100000ull
 #define VUF_PAGE         4096ull
+#define VUF_HUGE_PAGE    (2u << 20)
 #define VUF_DEF_MEM      (4u << 20)
 #define VUF_DEF_QSIZE    256
 #define VUF_DEF_BUF      2048
@@ -535,8 +536,10 @@ struct vuf_dev *vuf_connect(const char *path, const struct vuf_config *cfg)
     f->protocol_features = c.protocol_features; /* asked for; the handshake keeps what is offered */
     if ((rc = vuf_layout(f, c.mem_size)) < 0)
         goto fail;
+    if (c.huge)
+        f->mem_size = align_up(f->mem_size, VUF_HUGE_PAGE);
 
-    f->memfd = memfd_create("vuf-guest", MFD_CLOEXEC);
+    f->memfd = memfd_create("vuf-guest", MFD_CLOEXEC | (c.huge ? MFD_HUGETLB : 0));
     if (f->memfd < 0 || ftruncate(f->memfd, (off_t)f->mem_size) < 0) {
         rc = -errno;
         goto fail;

@@ -484,10 +484,16 @@ void itest_port_path(const struct itest_daemon *d, const char *port, char *out, 
 
 struct vuf_dev *itest_guest(struct itest_daemon *d, const char *port)
 {
+    struct vuf_config cfg = {.notify = false};
+    return itest_guest_cfg(d, port, &cfg);
+}
+
+struct vuf_dev *itest_guest_cfg(struct itest_daemon *d, const char *port,
+                                const struct vuf_config *cfg)
+{
     char path[160];
     itest_port_path(d, port, path, sizeof(path));
-    struct vuf_config cfg = {.notify = false};
-    struct vuf_dev *g = vuf_connect(path, &cfg);
+    struct vuf_dev *g = vuf_connect(path, cfg);
     if (!g)
         fail_msg("guest cannot connect to %s: %s", path, strerror(errno));
     /* Running: the switch published the port's queues to the PMDs. */

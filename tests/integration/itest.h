@@ -90,6 +90,9 @@ const char *itest_fdb_port(struct itest_daemon *d, const char *bridge, const cha
 void itest_port_path(const struct itest_daemon *d, const char *port, char *out, size_t cap);
 /* Connect a polling guest to PORT and wait until the port is running. */
 struct vuf_dev *itest_guest(struct itest_daemon *d, const char *port);
+/* The same with the guest's own configuration (ring size, huge pages, ...). */
+struct vuf_dev *itest_guest_cfg(struct itest_daemon *d, const char *port,
+                                const struct vuf_config *cfg);
 
 /* 02:00:00:00:00:xx */
 struct vsw_mac itest_mac(uint8_t last);

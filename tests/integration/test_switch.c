@@ -32,7 +32,8 @@ struct fx {
     struct itest_daemon d;
     struct vuf_dev *g[N_GUESTS];
     struct vsw_mac mac[N_GUESTS];
-    pid_t child; /* a traffic generator process, killed at teardown if still running */
+    pid_t child;   /* a traffic generator process, killed at teardown if still running */
+    long hp_added; /* huge pages this test reserved, given back at teardown */
 };
 
 static const char *const names[N_GUESTS] = {"A", "B", "C", "D", "E"};
@@ -69,6 +70,8 @@ static int setup_2pmds(void **state)
     return setup_with(state, extra);
 }
 
+static void hugepages_release(long added);
+
 static int teardown(void **state)
 {
     struct fx *f = *state;
@@ -78,7 +81,9 @@ static int teardown(void **state)
         kill(f->child, SIGKILL);
         waitpid(f->child, NULL, 0);
     }
-    return itest_daemon_stop(&f->d);
+    int rc = itest_daemon_stop(&f->d);
+    hugepages_release(f->hp_added);
+    return rc;
 }
 
 static void none(struct fx *f, int first, int last)
@@ -431,6 +436,101 @@ static void test_port_churn_under_traffic(void **state)
     json_decref(br);
 }
 
+static long nr_hugepages(long set)
+{
+    FILE *f = fopen("/proc/sys/vm/nr_hugepages", set < 0 ? "r" : "w");
+    long v = -1;
+    if (!f)
+        return -1;
+    if (set < 0 ? fscanf(f, "%ld", &v) != 1 : fprintf(f, "%ld\n", set) < 0)
+        v = -1;
+    if (fclose(f) != 0)
+        return -1;
+    return set < 0 ? v : set;
+}
+
+/*
+ * Have at least `need` free 2 MiB pages: reserves more when short. Returns how many it added
+ * (for hugepages_release), or -1 when it cannot (not root, no memory; nothing left changed).
+ */
+static long hugepages_reserve(long need)
+{
+    long free_pages = -1;
+    char line[128];
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof(line), f))
+        sscanf(line, "HugePages_Free: %ld", &free_pages);
+    if (f)
+        fclose(f);
+    if (free_pages < 0)
+        return -1;
+    if (free_pages >= need)
+        return 0;
+    long before = nr_hugepages(-1), want = before + need - free_pages;
+    if (before < 0 || nr_hugepages(want) < 0 || nr_hugepages(-1) < want) {
+        if (before >= 0)
+            nr_hugepages(before);
+        return -1;
+    }
+    return want - before;
+}
+
+static void hugepages_release(long added)
+{
+    long now = nr_hugepages(-1);
+    if (added > 0 && now >= added)
+        nr_hugepages(now - added);
+}
+
+/*
+ * Guests whose memory is on 2 MiB huge pages (QEMU with hugetlbfs or memfd hugetlb=on, the
+ * usual vhost-user set-up): the switch maps their tables and forwards between them and a
+ * guest on small pages, every size up to jumbo, byte for byte. Reserves the pages it needs
+ * and gives them back; skipped (and said so) where none can be reserved.
+ */
+static void test_hugepage_guests(void **state)
+{
+    struct fx *f = *state;
+    f->hp_added = hugepages_reserve(4);
+    if (f->hp_added < 0) {
+        print_message("SKIP: cannot reserve 2 MiB huge pages here\n");
+        skip();
+    }
+    itest_ctl_ok(&f->d, "port-add", "br0", ports[D], NULL);
+    itest_ctl_ok(&f->d, "port-add", "br0", ports[E], NULL);
+    struct vuf_config cfg = {.huge = true};
+    f->g[D] = itest_guest_cfg(&f->d, ports[D], &cfg);
+    f->g[E] = itest_guest_cfg(&f->d, ports[E], &cfg);
+
+    static const size_t sizes[] = {60, 64, 1514, 4000, 9000};
+    uint32_t seq = 0;
+    put(f, D, &bcast, seq, 64); /* D learnt; flooded to A, B, C and E */
+    for (int g = A; g <= C; g++)
+        got(f, g, D, &bcast, seq, 64);
+    got(f, E, D, &bcast, seq++, 64);
+    put(f, A, &bcast, seq, 64); /* A learnt */
+    got(f, B, A, &bcast, seq, 64);
+    got(f, C, A, &bcast, seq, 64);
+    got(f, D, A, &bcast, seq, 64);
+    got(f, E, A, &bcast, seq++, 64);
+    put(f, E, &bcast, seq, 64); /* E learnt */
+    for (int g = A; g <= D; g++)
+        got(f, g, E, &bcast, seq, 64);
+    seq++;
+    for (size_t i = 0; i < ARRAY_SIZE(sizes); i++, seq++) {
+        put(f, D, &f->mac[E], seq, sizes[i]); /* huge to huge */
+        got(f, E, D, &f->mac[E], seq, sizes[i]);
+        put(f, E, &f->mac[A], ++seq, sizes[i]); /* huge to small */
+        got(f, A, E, &f->mac[A], seq, sizes[i]);
+        put(f, A, &f->mac[D], ++seq, sizes[i]); /* small to huge */
+        got(f, D, A, &f->mac[D], seq, sizes[i]);
+    }
+    none(f, A, E);
+    vuf_close(f->g[D]);
+    vuf_close(f->g[E]);
+    f->g[D] = f->g[E] = NULL;
+}
+
 /* The PMD's idle window (stats: idle_poll_us) and its sleeps. */
 static void pmd_idle(struct fx *f, uint64_t *window_us, uint64_t *sleeps)
 {
@@ -509,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mac_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_churn_under_traffic, setup_2pmds, teardown),
         cmocka_unit_test_setup_teardown(test_adaptive_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hugepage_guests, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
