@@ -2015,11 +2015,12 @@ int main(int argc, char **argv)
         json_t *res = json_array();
         for (unsigned i = 0; i < n_pts; i++)
             json_array_append_new(res, point_json(&pts[i]));
-        json_t *top = json_pack(
-            "{ss ss si si si si sf sf si si si so}", "tool", "vsw-bench", "date", date, "pmd_core",
-            o.pmd_cores[0], "pmd_core2", o.pmd_cores[1], "gen_core", o.gen_core, "sink_core",
-            o.sink_core, "duration_s", o.duration, "warmup_s", o.warmup, "rounds", (int)o.rounds,
-            "burst", (int)o.burst, "queue_size", (int)o.queue_size, "results", res);
+        json_t *top =
+            json_pack("{ss ss si si si si sf sf si si si sb so}", "tool", "vsw-bench", "date", date,
+                      "pmd_core", o.pmd_cores[0], "pmd_core2", o.pmd_cores[1], "gen_core",
+                      o.gen_core, "sink_core", o.sink_core, "duration_s", o.duration, "warmup_s",
+                      o.warmup, "rounds", (int)o.rounds, "burst", (int)o.burst, "queue_size",
+                      (int)o.queue_size, "guest_hugepages", o.guest_huge, "results", res);
         if (have_floor)
             json_object_set_new(top, "wake_floor_us",
                                 json_pack("{sf sf}", "p50", floor50, "p99", floor99));

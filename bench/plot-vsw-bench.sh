@@ -47,7 +47,8 @@ jq -r '[.results[] | select(.latency_us != null)] | to_entries[] |
 
 # gnuplot fails on an empty data file: plot a "no data" label there instead.
 have() { [ -s "$TMP/$1" ]; }
-nodata='set label 99 "no data" at graph 0.5,0.5 center; plot NaN notitle; unset label 99'
+# (with fixed ranges and no log scale: gnuplot refuses to autoscale a plot of nothing)
+nodata='unset logscale; set xrange [0:1]; set yrange [0:1]; set label 99 "no data" at graph 0.5,0.5 center; plot NaN notitle; unset label 99; set autoscale'
 date=$(jq -r .date "$IN")
 rounds=$(jq -r .rounds "$IN")
 
