@@ -4,6 +4,7 @@
  * and decisions taken from the private header copy. Needs a DPDK EAL for the FDB's hash.
  */
 #include "bridge.h"
+#include "bridge_test_eal.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -269,23 +270,6 @@ static void test_burst_64(void **state)
     free(f);
 }
 
-static int eal_setup(void)
-{
-    char prefix[64];
-    char *argv[] = {"test",        "--no-huge",      "--no-pci",          "-m",  "64",
-                    "--no-shconf", "--no-telemetry", "--log-level=error", prefix};
-    cpu_set_t cpus;
-    int ret;
-
-    snprintf(prefix, sizeof(prefix), "--file-prefix=test_classify_%d", (int)getpid());
-    /* rte_eal_init pins the calling thread to one core; give the process its cores back. */
-    if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0)
-        return -1;
-    ret = rte_eal_init((int)ARRAY_SIZE(argv), argv);
-    sched_setaffinity(0, sizeof(cpus), &cpus);
-    return ret < 0 ? -1 : 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,7 +279,7 @@ int main(void)
     };
     int ret;
 
-    if (eal_setup() != 0) {
+    if (bridge_test_eal_init("test_classify", "64") != 0) {
         fprintf(stderr, "test_classify: rte_eal_init failed\n");
         return 1;
     }

@@ -4,6 +4,7 @@
  * concurrent reader threads. Needs a DPDK EAL (no hugepages, no PCI, private file prefix).
  */
 #include "bridge.h"
+#include "bridge_test_eal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -782,23 +783,6 @@ static void test_rcu_concurrent(void **state)
     rte_free(sh.v);
 }
 
-static int eal_setup(void)
-{
-    char prefix[64];
-    char *argv[] = {"test",        "--no-huge",      "--no-pci",          "-m",  "64",
-                    "--no-shconf", "--no-telemetry", "--log-level=error", prefix};
-    cpu_set_t cpus;
-    int ret;
-
-    snprintf(prefix, sizeof(prefix), "--file-prefix=test_fdb_%d", (int)getpid());
-    /* rte_eal_init pins the calling thread to one core; the tests want both. */
-    if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0)
-        return -1;
-    ret = rte_eal_init((int)ARRAY_SIZE(argv), argv);
-    sched_setaffinity(0, sizeof(cpus), &cpus);
-    return ret < 0 ? -1 : 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,7 +797,7 @@ int main(void)
     };
     int ret;
 
-    if (eal_setup() != 0) {
+    if (bridge_test_eal_init("test_fdb", "64") != 0) {
         fprintf(stderr, "test_fdb: rte_eal_init failed\n");
         return 1;
     }

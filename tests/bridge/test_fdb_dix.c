@@ -6,6 +6,7 @@
  * without breaking a --no-huge EAL.
  */
 #include "fdb.c"
+#include "bridge_test_eal.h"
 
 #include <inttypes.h>
 #include <sched.h>
@@ -230,22 +231,6 @@ static void test_large_table(void **state)
     bridge_fdb_destroy(fdb);
 }
 
-static int eal_setup(void)
-{
-    char prefix[64];
-    char *argv[] = {"test",        "--no-huge",      "--no-pci",          "-m",  "128",
-                    "--no-shconf", "--no-telemetry", "--log-level=error", prefix};
-    cpu_set_t cpus;
-    int ret;
-
-    snprintf(prefix, sizeof(prefix), "--file-prefix=test_fdb_dix_%d", (int)getpid());
-    if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0)
-        return -1;
-    ret = rte_eal_init((int)ARRAY_SIZE(argv), argv);
-    sched_setaffinity(0, sizeof(cpus), &cpus);
-    return ret < 0 ? -1 : 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,7 +240,7 @@ int main(void)
     };
     int ret;
 
-    if (eal_setup() != 0) {
+    if (bridge_test_eal_init("test_fdb_dix", "128") != 0) {
         fprintf(stderr, "test_fdb_dix: rte_eal_init failed\n");
         return 1;
     }
